@@ -1,0 +1,140 @@
+"""Exploration shared by serving and off-policy evaluation.
+
+Given scores s over N candidates:
+    z = (s - mean(s)) / (std(s) + 1e-6)          (population std, ddof=0)
+    probs = (1 - epsilon) * softmax(z / temperature) + epsilon / N
+The top item is drawn from probs with ``numpy.random.default_rng(seed_for(decision_id))``;
+the rest of the ranking is the other candidates by descending score. The logged propensity is
+probs[top].
+"""
+
+from __future__ import annotations
+
+from hashlib import sha256
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+DEFAULT_EPSILON = 0.1
+DEFAULT_TEMPERATURE = 0.5
+STD_FLOOR = 1e-6
+
+
+def _check_parameters(epsilon: float, temperature: float) -> None:
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    if not temperature > 0.0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
+def action_probabilities(
+    scores: npt.ArrayLike,
+    epsilon: float = DEFAULT_EPSILON,
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> FloatArray:
+    """Probability of each candidate being the top item, for one request."""
+    _check_parameters(epsilon, temperature)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if s.size == 0:
+        raise ValueError("at least one candidate is needed")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite")
+    z = (s - s.mean()) / (s.std() + STD_FLOOR)
+    logits = z / temperature
+    e = np.exp(logits - logits.max())
+    softmax = e / e.sum()
+    result: FloatArray = (1.0 - epsilon) * softmax + epsilon / s.size
+    return result
+
+
+def segment_ids(offsets: npt.ArrayLike) -> IntArray:
+    """Decision index of every flattened row, for the ``offsets`` layout."""
+    o = np.asarray(offsets, dtype=np.int64)
+    sizes = np.diff(o)
+    return np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+
+
+def validate_offsets(offsets: npt.ArrayLike, n_rows: int) -> IntArray:
+    o = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    if o.size < 1 or o[0] != 0 or o[-1] != n_rows:
+        raise ValueError("offsets must start at 0 and end at the number of rows")
+    if np.any(np.diff(o) < 1):
+        raise ValueError("every decision needs at least one candidate")
+    return o
+
+
+def action_probabilities_flat(
+    scores: npt.ArrayLike,
+    offsets: npt.ArrayLike,
+    epsilon: float = DEFAULT_EPSILON,
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> FloatArray:
+    """``action_probabilities`` for many decisions at once.
+
+    ``scores`` holds the candidates of all decisions back to back; decision i owns
+    ``scores[offsets[i]:offsets[i + 1]]``. Returns probabilities in the same layout.
+    """
+    _check_parameters(epsilon, temperature)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    o = validate_offsets(offsets, s.size)
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores must be finite")
+    starts = o[:-1]
+    sizes = np.diff(o).astype(np.float64)
+    seg = segment_ids(o)
+    mean = np.add.reduceat(s, starts) / sizes
+    centred = s - mean[seg]
+    std = np.sqrt(np.add.reduceat(centred * centred, starts) / sizes)
+    logits = centred / (std + STD_FLOOR)[seg] / temperature
+    logits -= np.maximum.reduceat(logits, starts)[seg]
+    e = np.exp(logits)
+    softmax = e / np.add.reduceat(e, starts)[seg]
+    result: FloatArray = (1.0 - epsilon) * softmax + (epsilon / sizes)[seg]
+    return result
+
+
+def seed_for(decision_id: str) -> int:
+    return int.from_bytes(sha256(decision_id.encode()).digest()[:8], "big")
+
+
+def choose_top(probs: npt.ArrayLike, decision_id: str) -> int:
+    """Index of the top item, drawn from ``probs`` with the decision's own seed.
+
+    One uniform from ``default_rng(seed)`` is inverted through the cumulative distribution
+    (the same draw ``Generator.choice(N, p=probs)`` makes), written out so the result cannot
+    change with numpy's internals.
+    """
+    p = np.asarray(probs, dtype=np.float64).reshape(-1)
+    if p.size == 0 or np.any(p < 0) or not np.isfinite(p).all():
+        raise ValueError("probs must be a non-empty vector of non-negative numbers")
+    cdf = np.cumsum(p)
+    cdf /= cdf[-1]
+    u = np.random.default_rng(seed_for(decision_id)).random()
+    index = int(np.searchsorted(cdf, u, side="right"))
+    return min(index, p.size - 1)
+
+
+def ranking_order(scores: npt.ArrayLike, top: int) -> IntArray:
+    """Candidate indices as served: ``top`` first, then the rest by descending score.
+
+    Ties keep the input order (stable sort).
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    by_score = np.argsort(-s, kind="stable").astype(np.int64)
+    rest = by_score[by_score != top]
+    return np.concatenate([np.array([top], dtype=np.int64), rest])
+
+
+def explore(
+    scores: npt.ArrayLike,
+    decision_id: str,
+    epsilon: float = DEFAULT_EPSILON,
+    temperature: float = DEFAULT_TEMPERATURE,
+) -> tuple[IntArray, float]:
+    """Served order of candidate indices and the logged propensity of its top item."""
+    probs = action_probabilities(scores, epsilon, temperature)
+    top = choose_top(probs, decision_id)
+    return ranking_order(scores, top), float(probs[top])
