@@ -1,0 +1,45 @@
+# policyhub — every target creates the virtualenv it needs on a fresh clone.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install up demo test test-fast lint bench synth layers reliability clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev,infra]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	$(PY) -m infra.local up
+
+demo: install
+	$(PY) -m infra.local demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy layers/shared/python functions infra tests bench
+
+test: install lint
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+test-fast: install
+	$(PY) -m pytest -x -q -m "not e2e"
+
+bench: install
+	$(PY) -m bench
+
+synth: install layers
+	npx --yes aws-cdk@2 synth --quiet --output cdk.out
+
+layers: install
+	bash infra/scripts/build_layers.sh
+
+clean:
+	rm -rf $(VENV) cdk.out build .local .mypy_cache .ruff_cache .pytest_cache

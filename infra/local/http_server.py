@@ -1,0 +1,83 @@
+"""The local API on 127.0.0.1: HTTP requests in, API Gateway proxy events to the handlers."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from policyhub.api.errors import envelope
+
+from infra.local.gateway import API_GATEWAY_MAX_BODY, invoke
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "policyhub-local"
+
+    def log_message(self, format: str, *args: object) -> None:
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > API_GATEWAY_MAX_BODY:
+            self._send(
+                413,
+                {"Content-Type": "application/json"},
+                json.dumps(
+                    envelope("payload_too_large", "request body is larger than 10 MB", "-")
+                ).encode(),
+                close=True,
+            )
+            return
+        body = self.rfile.read(length) if length else None
+        headers = {k: v for k, v in self.headers.items()}
+        response = invoke(
+            self.command,
+            url.path,
+            headers=headers,
+            query=parse_qs(url.query, keep_blank_values=True) or None,
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        self._send(response.status, response.headers, response.body)
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes, close: bool = False) -> None:
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in {"content-length", "connection"}:
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+
+
+class LocalApi:
+    def __init__(self, host: str, port: int, verbose: bool = False) -> None:
+        self.server = ThreadingHTTPServer((host, port), _Handler)
+        self.server.daemon_threads = True
+        self.server.verbose = verbose  # type: ignore[attr-defined]
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True, name="policyhub-api"
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> LocalApi:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

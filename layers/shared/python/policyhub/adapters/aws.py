@@ -1,0 +1,37 @@
+"""boto3 clients, created lazily and kept for the life of the container."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=10
+)
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.session.Session().client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+def dynamodb() -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+def s3() -> S3Client:
+    client: S3Client = _client("s3")
+    return client
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints between cases)."""
+    _client.cache_clear()

@@ -1,0 +1,35 @@
+"""The single-table key design (docs/decisions/002-registry-table-design.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from policyhub.domain.versions import SemVer
+
+DEPLOYMENT_SK = "DEPLOYMENT"
+VERSION_PREFIX = "VERSION#"
+KEY_SK = "KEY"
+
+
+def agent_pk(tenant_id: str, agent_type: str) -> str:
+    return f"T#{tenant_id}#A#{agent_type}"
+
+
+def version_sk(version: str) -> str:
+    return f"{VERSION_PREFIX}{SemVer.parse(version).sort_key}"
+
+
+def audit_pk(tenant_id: str) -> str:
+    return f"T#{tenant_id}#AUDIT"
+
+
+def audit_sk(at: datetime, event_id: str) -> str:
+    return f"{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{event_id}"
+
+
+def key_pk(key_id: str) -> str:
+    return f"KEY#{key_id}"
+
+
+def tenant_keys_gsi(tenant_id: str) -> str:
+    return f"T#{tenant_id}#KEYS"

@@ -1,0 +1,136 @@
+"""In-memory stores with the same conditional semantics as DynamoDB, for unit tests."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from policyhub.adapters.dynamo_keys import audit_sk, version_sk
+from policyhub.adapters.dynamo_store import concurrent_change
+from policyhub.adapters.s3_artifacts import verify_artifact
+from policyhub.domain.audit import AuditEvent
+from policyhub.domain.deployment import Deployment
+from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.keys import ApiKey
+from policyhub.domain.transition import Transition
+from policyhub.domain.versions import PolicyStatus, PolicyVersion
+from policyhub.ports import Page, PageKey
+
+_Agent = tuple[str, str]
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.deployments: dict[_Agent, Deployment] = {}
+        self.versions: dict[_Agent, dict[str, PolicyVersion]] = {}
+        self.audit: dict[str, list[AuditEvent]] = {}
+        self.keys: dict[str, tuple[str, ApiKey]] = {}
+
+    def get_deployment(self, tenant_id: str, agent_type: str) -> Deployment | None:
+        return self.deployments.get((tenant_id, agent_type))
+
+    def get_version(self, tenant_id: str, agent_type: str, version: str) -> PolicyVersion | None:
+        return self.versions.get((tenant_id, agent_type), {}).get(version)
+
+    def list_versions(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        status: PolicyStatus | None,
+        limit: int,
+        start: PageKey | None,
+    ) -> Page[PolicyVersion]:
+        rows = sorted(
+            self.versions.get((tenant_id, agent_type), {}).values(),
+            key=lambda v: version_sk(v.version),
+            reverse=True,
+        )
+        if start:
+            rows = [v for v in rows if version_sk(v.version) < start["sk"]]
+        rows = [v for v in rows if status is None or v.status == status]
+        more = len(rows) > limit
+        page = rows[:limit]
+        return Page(page, {"pk": "-", "sk": version_sk(page[-1].version)} if more else None)
+
+    def list_audit(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[AuditEvent]:
+        rows = sorted(
+            self.audit.get(tenant_id, []), key=lambda e: audit_sk(e.at, e.event_id), reverse=True
+        )
+        if start:
+            rows = [e for e in rows if audit_sk(e.at, e.event_id) < start["sk"]]
+        rows = [e for e in rows if e.agent_type in (agent_type, None)]
+        more = len(rows) > limit
+        page = rows[:limit]
+        last = page[-1] if page else None
+        return Page(
+            page, {"pk": "-", "sk": audit_sk(last.at, last.event_id)} if more and last else None
+        )
+
+    def commit(self, transition: Transition) -> None:
+        t = transition
+        agent = (t.tenant_id, t.agent_type)
+        with self._lock:
+            current = self.deployments.get(agent)
+            if (current.revision if current else 0) != t.expected_revision:
+                raise concurrent_change(f"agent {t.agent_type!r}")
+            versions = self.versions.setdefault(agent, {})
+            for v in t.new_versions:
+                if v.version in versions:
+                    raise concurrent_change(f"version {v.version}")
+            for u in t.version_updates:
+                old = versions.get(u.updated.version)
+                if old is None or old.status != u.expected:
+                    raise concurrent_change(f"version {u.updated.version}")
+            self.deployments[agent] = t.deployment
+            for v in t.new_versions:
+                versions[v.version] = v
+            for u in t.version_updates:
+                versions[u.updated.version] = u.updated
+            self.audit.setdefault(t.tenant_id, []).extend(t.audit)
+
+    def put_key(self, tenant_id: str, key: ApiKey, audit: AuditEvent) -> None:
+        with self._lock:
+            self.keys[key.key_id] = (tenant_id, key)
+            self.audit.setdefault(tenant_id, []).append(audit)
+
+    def get_key(self, key_id: str) -> ApiKey | None:
+        found = self.keys.get(key_id)
+        return found[1] if found else None
+
+    def list_keys(self, tenant_id: str) -> list[ApiKey]:
+        return [k for t, k in self.keys.values() if t == tenant_id]
+
+    def revoke_key(self, key_id: str, at: datetime, audit: AuditEvent) -> ApiKey:
+        with self._lock:
+            if key_id not in self.keys:
+                raise PolicyHubError("not_found", f"no API key {key_id}")
+            tenant_id, key = self.keys[key_id]
+            revoked = key.model_copy(update={"revoked_at": key.revoked_at or at})
+            self.keys[key_id] = (tenant_id, revoked)
+            self.audit.setdefault(tenant_id, []).append(audit)
+            return revoked
+
+
+class MemoryArtifactStore:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str, str], bytes] = {}
+
+    def put(self, tenant_id: str, agent_type: str, sha256: str, data: bytes) -> None:
+        self.objects[(tenant_id, agent_type, sha256)] = data
+
+    def get(self, tenant_id: str, agent_type: str, sha256: str, max_bytes: int) -> bytes:
+        data = self.objects.get((tenant_id, agent_type, sha256))
+        if data is None:
+            raise PolicyHubError("invalid_artifact", f"artifact {sha256} is missing")
+        return verify_artifact(data, sha256, max_bytes)
+
+
+class FixedClock:
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current

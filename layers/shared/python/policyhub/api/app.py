@@ -1,0 +1,161 @@
+"""Lambda entry points built from the route table.
+
+Each function's handler is `lambda_handler("<route name>")`: body limit, tier/role from the
+route table, Powertools' validating resolver, the error envelope and `x-request-id`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from policyhub.api.context import set_principal
+from policyhub.api.errors import JSON, envelope, from_validation_errors, proxy_error
+from policyhub.api.routes import ROUTES, ROUTES_BY_NAME, Route
+from policyhub.domain.access import Principal
+from policyhub.domain.errors import PolicyHubError
+
+logger = Logger(service="policyhub")
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+API_TITLE = "policyhub"
+API_VERSION = "1.0.0"
+
+
+def endpoint_of(route: Route) -> Callable[..., Any]:
+    module, _, name = route.endpoint.partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return fn
+
+
+def _error_response(app: APIGatewayRestResolver, err: PolicyHubError) -> Response[str]:
+    request_id = app.current_event.request_context.request_id or "-"
+    return Response(
+        status_code=err.status,
+        content_type=JSON,
+        body=json.dumps(envelope(err.code, err.message, request_id, err.details)),
+    )
+
+
+def build_resolver(routes: Iterable[Route]) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    for r in routes:
+        app.route(
+            r.resolver_path,
+            r.method,
+            summary=r.summary,
+            operation_id=r.name,
+            status_code=r.status_code,
+            tags=[r.tag],
+        )(endpoint_of(r))
+
+    @app.exception_handler(PolicyHubError)  # type: ignore[untyped-decorator]
+    def _domain(err: PolicyHubError) -> Response[str]:
+        return _error_response(app, err)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def _validation(err: RequestValidationError) -> Response[str]:
+        return _error_response(app, from_validation_errors(err.errors()))
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        return _error_response(app, PolicyHubError("not_found", "no such route"))
+
+    return app
+
+
+def _principal(event: dict[str, Any]) -> Principal | None:
+    ctx = (event.get("requestContext") or {}).get("authorizer") or {}
+    try:
+        return Principal.from_context(ctx) if "tenant_id" in ctx else None
+    except (KeyError, ValueError):
+        return None
+
+
+def _body_size(event: dict[str, Any]) -> int:
+    body = event.get("body") or ""
+    size = len(body.encode()) if isinstance(body, str) else len(body)
+    return size * 3 // 4 if event.get("isBase64Encoded") else size
+
+
+def _guard(route: Route, event: dict[str, Any], request_id: str) -> PolicyHubError | None:
+    """Limits and access checks that come before any parsing."""
+    if _body_size(event) > route.max_body_bytes:
+        return PolicyHubError(
+            "payload_too_large", f"request body is larger than {route.max_body_bytes} bytes"
+        )
+    if not route.auth:
+        return None
+    principal = _principal(event)
+    if principal is None:
+        return PolicyHubError("unauthorized", "a valid API key is required")
+    if not principal.satisfies(route.tier, route.role):
+        return PolicyHubError(
+            "forbidden",
+            f"this operation needs tier {route.tier.value} and "
+            f"role {route.role.value}; your key is {principal.tier.value}/"
+            f"{principal.role.value}",
+        )
+    set_principal(principal)
+    return None
+
+
+def lambda_handler(route_name: str) -> LambdaHandler:
+    route = ROUTES_BY_NAME[route_name]
+    app = build_resolver([route])
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
+        event.setdefault("requestContext", {})["requestId"] = request_id
+        set_principal(None)
+        refused = _guard(route, event, request_id)
+        if refused is not None:
+            return proxy_error(refused, request_id)
+        try:
+            response = app.resolve(event, context)
+        except Exception:
+            logger.exception(
+                "unhandled error", extra={"route": route.name, "request_id": request_id}
+            )
+            return proxy_error(
+                PolicyHubError(
+                    "internal_error", "internal error; quote the request id when you report it"
+                ),
+                request_id,
+            )
+        finally:
+            set_principal(None)
+        headers = response.setdefault("headers", {}) or {}
+        headers["x-request-id"] = request_id
+        response["headers"] = headers
+        return response
+
+    return handler
+
+
+def openapi_document() -> dict[str, Any]:
+    """The whole API's OpenAPI document, generated from the route table and endpoints."""
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    app = build_resolver(ROUTES)
+    doc: dict[str, Any] = json.loads(
+        app.get_openapi_json_schema(
+            title=API_TITLE,
+            version=API_VERSION,
+            summary="Versioned RL ranking policies, moved into production safely.",
+            security_schemes={"bearer": HTTPBearer(description="ph_live_<id>_<secret>")},
+            security=[{"bearer": []}],
+        )
+    )
+    public = {r.resolver_path.replace("<", "{").replace(">", "}") for r in ROUTES if not r.auth}
+    for path, ops in doc.get("paths", {}).items():
+        if path in public:
+            for op in ops.values():
+                op["security"] = []
+    return doc

@@ -1,0 +1,73 @@
+"""Registry endpoints: status, list, get, register."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+
+from policyhub.api import container
+from policyhub.api.context import principal
+from policyhub.api.cursor import decode_cursor, encode_cursor
+from policyhub.api.models import (
+    PolicyPage,
+    ProductionInfo,
+    RegisterRequest,
+    StatusResponse,
+)
+from policyhub.api.params import AgentTypeQuery, CursorQuery, LimitQuery
+from policyhub.domain.errors import invalid
+from policyhub.domain.versions import DEFAULT_AGENT_TYPE, PolicyStatus, PolicyVersion
+
+
+def get_status(agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> StatusResponse:
+    tenant = principal().tenant_id
+    registry = container.registry()
+    d = registry.deployment(tenant, agent_type)
+    production = None
+    if d.production_version is not None:
+        version = registry.version(tenant, agent_type, d.production_version)
+        production = ProductionInfo(
+            version=version.version,
+            promoted_at=version.promoted_at,
+            metrics=version.metrics.model_dump(),
+        )
+    return StatusResponse(
+        agent_type=agent_type,
+        production=production,
+        previous=d.previous,
+        rollout=None,
+        experiment=None,
+        total_versions=d.total_versions,
+    )
+
+
+def list_policies(
+    agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE,
+    status: Annotated[PolicyStatus | None, Query(description="Only this status.")] = None,
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
+) -> PolicyPage:
+    tenant = principal().tenant_id
+    scope = {"agent_type": agent_type, "status": status.value if status else None}
+    start = decode_cursor(cursor, "versions", tenant, scope) if cursor else None
+    page = container.registry().list_versions(tenant, agent_type, status, limit, start)
+    next_cursor = encode_cursor("versions", tenant, scope, page.next_key) if page.next_key else None
+    return PolicyPage(items=page.items, has_more=next_cursor is not None, next_cursor=next_cursor)
+
+
+def get_policy(version: str, agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> PolicyVersion:
+    return container.registry().version(principal().tenant_id, agent_type, version)
+
+
+def register_policy(body: Annotated[RegisterRequest, Body()]) -> PolicyVersion:
+    try:
+        artifact = base64.b64decode(body.artifact_base64, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise invalid("body.artifact_base64", "is not valid base64") from exc
+    p = principal()
+    return container.registry().register(
+        p, p.tenant_id, body.agent_type, artifact, body.feature_schema, body.notes
+    )

@@ -1,0 +1,159 @@
+"""The one route table: method, path, Lambda function, required tier and role.
+
+It feeds the CDK API (one Lambda per route), the Lambda handlers (auth and body limits),
+the local API server and the OpenAPI document. No route is written anywhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policyhub.domain.access import Role, Tier
+
+KIB = 1024
+DEFAULT_MAX_BODY = 64 * KIB
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    """Lambda function name and the directory `functions/<name>/`."""
+    method: str
+    path: str
+    """API Gateway style: `/v1/policies/{version}`."""
+    endpoint: str
+    """`module:function` of the endpoint inside `policyhub.api.endpoints`."""
+    summary: str
+    auth: bool = True
+    tier: Tier = Tier.PRO
+    role: Role = Role.MEMBER
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    status_code: int = 200
+    tag: str = "policies"
+    memory_mb: int = 512
+    timeout_seconds: int = 10
+
+    @property
+    def resolver_path(self) -> str:
+        """The path in Powertools' syntax (`<param>` instead of `{param}`)."""
+        return self.path.replace("{", "<").replace("}", ">")
+
+    @property
+    def path_params(self) -> tuple[str, ...]:
+        return tuple(seg[1:-1] for seg in self.path.split("/") if seg.startswith("{"))
+
+
+def _r(name: str, method: str, path: str, endpoint: str, summary: str, **kw: object) -> Route:
+    return Route(name, method, path, f"policyhub.api.endpoints.{endpoint}", summary, **kw)  # type: ignore[arg-type]
+
+
+ADMIN = {"role": Role.ADMIN}
+
+ROUTES: tuple[Route, ...] = (
+    _r(
+        "health",
+        "GET",
+        "/v1/health",
+        "service:health",
+        "Liveness of the API.",
+        auth=False,
+        tag="service",
+    ),
+    _r(
+        "openapi",
+        "GET",
+        "/v1/openapi.json",
+        "service:openapi",
+        "This API's OpenAPI document.",
+        auth=False,
+        tag="service",
+    ),
+    _r(
+        "get_status",
+        "GET",
+        "/v1/policies/status",
+        "policies:get_status",
+        "Current production policy, rollout and experiment of an agent.",
+    ),
+    _r(
+        "list_policies",
+        "GET",
+        "/v1/policies",
+        "policies:list_policies",
+        "Policy versions of an agent, newest first.",
+    ),
+    _r("get_policy", "GET", "/v1/policies/{version}", "policies:get_policy", "One policy version."),
+    _r(
+        "register_policy",
+        "POST",
+        "/v1/policies",
+        "policies:register_policy",
+        "Register an externally trained ONNX policy as a candidate.",
+        max_body_bytes=8 * 1024 * KIB,
+        memory_mb=1024,
+        timeout_seconds=29,
+        status_code=201,
+        **ADMIN,
+    ),
+    _r(
+        "promote_policy",
+        "POST",
+        "/v1/policies/promote",
+        "deployments:promote",
+        "Promote a candidate (safe, canary or immediate).",
+        **ADMIN,
+    ),
+    _r(
+        "rollback_policy",
+        "POST",
+        "/v1/policies/rollback",
+        "deployments:rollback",
+        "Restore a previous production version at once.",
+        **ADMIN,
+    ),
+    _r(
+        "list_audit",
+        "GET",
+        "/v1/policies/audit",
+        "audit:list_audit",
+        "Audit events of an agent, newest first.",
+        tag="audit",
+    ),
+)
+
+ROUTES_BY_NAME: dict[str, Route] = {r.name: r for r in ROUTES}
+
+
+def route(name: str) -> Route:
+    return ROUTES_BY_NAME[name]
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """Find the route for a request the way API Gateway does: static segments beat params."""
+    parts = path.rstrip("/").split("/") if path != "/" else [""]
+    best: tuple[int, Route, dict[str, str]] | None = None
+    for r in ROUTES:
+        if r.method != method:
+            continue
+        tmpl = r.path.split("/")
+        if len(tmpl) != len(parts):
+            continue
+        params: dict[str, str] = {}
+        static = 0
+        for t, p in zip(tmpl, parts, strict=True):
+            if t.startswith("{"):
+                if not p:
+                    break
+                params[t[1:-1]] = p
+            elif t != p:
+                break
+            else:
+                static += 1
+        else:
+            if best is None or static > best[0]:
+                best = (static, r, params)
+    return None if best is None else (best[1], best[2])
+
+
+def allowed_methods(path: str) -> list[str]:
+    return sorted({r.method for r in ROUTES if match(r.method, path) is not None})

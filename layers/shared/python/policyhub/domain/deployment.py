@@ -1,0 +1,48 @@
+"""The per-agent deployment pointer: which version serves, which can be rolled back to."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from policyhub.domain.versions import FeatureSchema
+
+PREVIOUS_KEPT = 10
+"""How many earlier production versions the pointer lists (every `retired` one stays valid)."""
+
+
+class PreviousVersion(BaseModel):
+    version: str
+    promoted_at: datetime | None
+
+
+class Deployment(BaseModel):
+    """One record per (tenant, agent_type); every change bumps `revision` conditionally."""
+
+    agent_type: str
+    revision: int = 0
+    production_version: str | None = None
+    promoted_at: datetime | None = None
+    previous: list[PreviousVersion] = Field(default_factory=list)
+    latest_version: str | None = None
+    latest_schema: FeatureSchema | None = None
+    total_versions: int = 0
+    active_rollout_id: str | None = None
+    active_experiment_id: str | None = None
+
+    def with_production(self, version: str, promoted_at: datetime) -> Deployment:
+        """Move production to `version`; the old production heads the rollback list."""
+        previous = [p for p in self.previous if p.version != version]
+        if self.production_version is not None:
+            previous.insert(
+                0, PreviousVersion(version=self.production_version, promoted_at=self.promoted_at)
+            )
+        return self.model_copy(
+            update={
+                "production_version": version,
+                "promoted_at": promoted_at,
+                "previous": previous[:PREVIOUS_KEPT],
+                "revision": self.revision + 1,
+            }
+        )

@@ -1,0 +1,34 @@
+"""A state change of one agent's registry, committed all-or-nothing by a PolicyStore.
+
+Services compute a Transition from what they read; the store commits it only if nothing
+changed since (the deployment's revision and every touched version's status are conditions).
+That is how the loser of a race gets a 409 instead of a half-applied change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policyhub.domain.audit import AuditEvent
+from policyhub.domain.deployment import Deployment
+from policyhub.domain.versions import PolicyStatus, PolicyVersion
+
+
+@dataclass(frozen=True)
+class VersionUpdate:
+    """Replace a version record, provided its status is still `expected`."""
+
+    updated: PolicyVersion
+    expected: PolicyStatus
+
+
+@dataclass(frozen=True)
+class Transition:
+    tenant_id: str
+    agent_type: str
+    expected_revision: int
+    """The deployment's revision as read; 0 means the deployment record does not exist yet."""
+    deployment: Deployment
+    version_updates: tuple[VersionUpdate, ...] = ()
+    new_versions: tuple[PolicyVersion, ...] = ()
+    audit: tuple[AuditEvent, ...] = ()

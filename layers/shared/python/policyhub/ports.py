@@ -1,0 +1,72 @@
+"""Protocols the services need; adapters implement them for AWS, the local stack and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from policyhub.domain.audit import AuditEvent
+from policyhub.domain.deployment import Deployment
+from policyhub.domain.keys import ApiKey
+from policyhub.domain.transition import Transition
+from policyhub.domain.versions import PolicyStatus, PolicyVersion
+
+PageKey = dict[str, str]
+"""Where a listing stopped; opaque to services, signed into a cursor by the API."""
+
+
+T = TypeVar("T")
+
+
+class Page(Generic[T]):
+    def __init__(self, items: Sequence[T], next_key: PageKey | None) -> None:
+        self.items = list(items)
+        self.next_key = next_key
+
+
+class PolicyStore(Protocol):
+    def get_deployment(self, tenant_id: str, agent_type: str) -> Deployment | None: ...
+
+    def get_version(
+        self, tenant_id: str, agent_type: str, version: str
+    ) -> PolicyVersion | None: ...
+
+    def list_versions(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        status: PolicyStatus | None,
+        limit: int,
+        start: PageKey | None,
+    ) -> Page[PolicyVersion]: ...
+
+    def commit(self, transition: Transition) -> None:
+        """Apply all of it or none; raise `concurrent_change` if a condition no longer holds."""
+        ...
+
+    def list_audit(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[AuditEvent]: ...
+
+
+class KeyStore(Protocol):
+    def put_key(self, tenant_id: str, key: ApiKey, audit: AuditEvent) -> None: ...
+
+    def get_key(self, key_id: str) -> ApiKey | None: ...
+
+    def list_keys(self, tenant_id: str) -> list[ApiKey]: ...
+
+    def revoke_key(self, key_id: str, at: datetime, audit: AuditEvent) -> ApiKey: ...
+
+
+class ArtifactStore(Protocol):
+    def put(self, tenant_id: str, agent_type: str, sha256: str, data: bytes) -> None: ...
+
+    def get(self, tenant_id: str, agent_type: str, sha256: str, max_bytes: int) -> bytes:
+        """The bytes, verified against `sha256` and the size cap, or an error."""
+        ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...

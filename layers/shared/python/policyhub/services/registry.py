@@ -1,0 +1,293 @@
+"""The policy registry: versions, the production pointer, promote/rollback, and the audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from policyhub.domain.access import Principal
+from policyhub.domain.audit import AuditAction, AuditEvent
+from policyhub.domain.deployment import Deployment
+from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.transition import Transition, VersionUpdate
+from policyhub.domain.versions import (
+    ArtifactRef,
+    FeatureSchema,
+    PolicyMetrics,
+    PolicyStatus,
+    PolicyVersion,
+    SemVer,
+    TrainedOn,
+    next_version,
+)
+from policyhub.ports import ArtifactStore, Clock, Page, PageKey, PolicyStore
+
+ArtifactValidator = Callable[[bytes, FeatureSchema], None]
+"""Raises a 422 PolicyHubError when the bytes are not a usable policy for the schema."""
+
+REGISTER_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Lineage:
+    parent_version: str | None = None
+    training_job_id: str | None = None
+    trained_on: TrainedOn | None = None
+    offline_metrics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Promotion:
+    version: str
+    agent_type: str
+    promoted_at: datetime
+    previous_version: str | None
+    aborted_rollout_id: str | None = None
+
+
+class Registry:
+    def __init__(
+        self,
+        store: PolicyStore,
+        artifacts: ArtifactStore,
+        clock: Clock,
+        validate_artifact: ArtifactValidator,
+        max_artifact_bytes: int,
+    ) -> None:
+        self._store = store
+        self._artifacts = artifacts
+        self._clock = clock
+        self._validate = validate_artifact
+        self._max_artifact_bytes = max_artifact_bytes
+
+    # ---- reads ---------------------------------------------------------------------------
+    def deployment(self, tenant_id: str, agent_type: str) -> Deployment:
+        return self._store.get_deployment(tenant_id, agent_type) or Deployment(
+            agent_type=agent_type
+        )
+
+    def version(self, tenant_id: str, agent_type: str, version: str) -> PolicyVersion:
+        SemVer.parse(version, "path.version")
+        found = self._store.get_version(tenant_id, agent_type, version)
+        if found is None:
+            raise PolicyHubError(
+                "version_not_found", f"no version {version} of agent {agent_type!r}"
+            )
+        return found
+
+    def list_versions(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        status: PolicyStatus | None,
+        limit: int,
+        start: PageKey | None,
+    ) -> Page[PolicyVersion]:
+        return self._store.list_versions(tenant_id, agent_type, status, limit, start)
+
+    def list_audit(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[AuditEvent]:
+        return self._store.list_audit(tenant_id, agent_type, limit, start)
+
+    # ---- register ------------------------------------------------------------------------
+    def register(
+        self,
+        principal: Principal | None,
+        tenant_id: str,
+        agent_type: str,
+        artifact: bytes,
+        schema: FeatureSchema,
+        notes: str | None = None,
+        lineage: Lineage = Lineage(),
+    ) -> PolicyVersion:
+        if len(artifact) > self._max_artifact_bytes:
+            raise PolicyHubError(
+                "payload_too_large",
+                f"artifact is {len(artifact)} bytes; the cap is {self._max_artifact_bytes}",
+            )
+        self._validate(artifact, schema)
+        sha256 = hashlib.sha256(artifact).hexdigest()
+        # Content-addressed, so storing before the registry write can never expose bad bytes.
+        self._artifacts.put(tenant_id, agent_type, sha256, artifact)
+        for attempt in range(REGISTER_ATTEMPTS):
+            current = self.deployment(tenant_id, agent_type)
+            latest = SemVer.parse(current.latest_version) if current.latest_version else None
+            number = str(next_version(latest, current.latest_schema, schema))
+            now = self._clock.now()
+            created = PolicyVersion(
+                version=number,
+                agent_type=agent_type,
+                status=PolicyStatus.CANDIDATE,
+                created_at=now,
+                parent_version=lineage.parent_version,
+                training_job_id=lineage.training_job_id,
+                artifact=ArtifactRef(sha256=sha256, size_bytes=len(artifact)),
+                feature_schema=schema,
+                trained_on=lineage.trained_on,
+                metrics=PolicyMetrics(offline=lineage.offline_metrics or {}),
+                notes=notes,
+            )
+            deployment = current.model_copy(
+                update={
+                    "latest_version": number,
+                    "latest_schema": schema,
+                    "total_versions": current.total_versions + 1,
+                    "revision": current.revision + 1,
+                }
+            )
+            audit = self._event(
+                principal,
+                AuditAction.REGISTER,
+                agent_type,
+                None,
+                number,
+                notes,
+                {
+                    "sha256": sha256,
+                    "size_bytes": len(artifact),
+                    "training_job_id": lineage.training_job_id,
+                },
+            )
+            try:
+                self._store.commit(
+                    Transition(
+                        tenant_id,
+                        agent_type,
+                        current.revision,
+                        deployment,
+                        new_versions=(created,),
+                        audit=(audit,),
+                    )
+                )
+                return created
+            except PolicyHubError as exc:
+                # Version numbers are ours to assign: a lost race just means take the next one.
+                if exc.code != "concurrent_change" or attempt == REGISTER_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # ---- promote / rollback ----------------------------------------------------------------
+    def promote_immediate(
+        self, principal: Principal, agent_type: str, version: str, reason: str | None
+    ) -> Promotion:
+        tenant_id = principal.tenant_id
+        current = self.deployment(tenant_id, agent_type)
+        target = self.version(tenant_id, agent_type, version)
+        if current.active_rollout_id:
+            raise PolicyHubError(
+                "rollout_active",
+                f"rollout {current.active_rollout_id} is active; abort it or let it finish first",
+            )
+        if target.status == PolicyStatus.PRODUCTION:
+            raise PolicyHubError("already_production", f"{version} is already in production")
+        if target.status != PolicyStatus.CANDIDATE:
+            raise PolicyHubError(
+                "not_promotable",
+                f"{version} is {target.status.value}; only a "
+                "candidate can be promoted (use rollback for a retired version)",
+            )
+        return self._move_production(
+            principal,
+            tenant_id,
+            current,
+            target,
+            AuditAction.PROMOTE,
+            reason,
+            {"strategy": "immediate"},
+        )
+
+    def rollback(
+        self, principal: Principal, agent_type: str, version: str, reason: str | None
+    ) -> Promotion:
+        tenant_id = principal.tenant_id
+        current = self.deployment(tenant_id, agent_type)
+        target = self.version(tenant_id, agent_type, version)
+        if target.status == PolicyStatus.PRODUCTION:
+            raise PolicyHubError(
+                "already_production", f"{version} is already in production; nothing to roll back"
+            )
+        if target.status != PolicyStatus.RETIRED:
+            raise PolicyHubError(
+                "not_rollbackable",
+                f"{version} is {target.status.value}; only "
+                "a retired (previously production) version can be restored",
+            )
+        return self._move_production(
+            principal, tenant_id, current, target, AuditAction.ROLLBACK, reason, {}
+        )
+
+    def _move_production(
+        self,
+        principal: Principal | None,
+        tenant_id: str,
+        current: Deployment,
+        target: PolicyVersion,
+        action: AuditAction,
+        reason: str | None,
+        details: dict[str, Any],
+    ) -> Promotion:
+        agent_type = current.agent_type
+        now = self._clock.now()
+        updates = [
+            VersionUpdate(
+                target.model_copy(update={"status": PolicyStatus.PRODUCTION, "promoted_at": now}),
+                target.status,
+            )
+        ]
+        old = current.production_version
+        if old is not None:
+            old_version = self.version(tenant_id, agent_type, old)
+            updates.append(
+                VersionUpdate(
+                    old_version.model_copy(update={"status": PolicyStatus.RETIRED}),
+                    PolicyStatus.PRODUCTION,
+                )
+            )
+        deployment = current.with_production(target.version, now)
+        audit = self._event(
+            principal,
+            action,
+            agent_type,
+            old,
+            target.version,
+            reason,
+            {**details, "revision": deployment.revision},
+        )
+        self._store.commit(
+            Transition(
+                tenant_id,
+                agent_type,
+                current.revision,
+                deployment,
+                version_updates=tuple(updates),
+                audit=(audit,),
+            )
+        )
+        return Promotion(target.version, agent_type, now, old)
+
+    def _event(
+        self,
+        principal: Principal | None,
+        action: AuditAction,
+        agent_type: str | None,
+        from_version: str | None,
+        to_version: str | None,
+        reason: str | None,
+        details: dict[str, Any],
+    ) -> AuditEvent:
+        return AuditEvent(
+            event_id=uuid.uuid4().hex,
+            at=self._clock.now(),
+            actor=principal.key_id if principal else "system",
+            action=action,
+            agent_type=agent_type,
+            from_version=from_version,
+            to_version=to_version,
+            reason=reason,
+            details=details,
+        )
