@@ -1,0 +1,23 @@
+"""cdk-nag acknowledgments: every suppressed AwsSolutions finding carries its reason here."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
+from constructs import IConstruct
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str, finding: str | None = None) -> None:
+    """Acknowledge `rule` (e.g. "AwsSolutions-IAM5") on `scope` and its children.
+
+    `finding` narrows it to one finding, e.g. "Resource::*" or "Action::s3:List*".
+    """
+    rule_id = f"AwsSolutions::{rule}" + (f"[{finding}]" if finding else "")
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def logical_id(construct: IConstruct) -> str:
+    """The CloudFormation logical id of an L2 construct, as cdk-nag names it in findings."""
+    cfn = construct.node.default_child
+    assert isinstance(cfn, CfnElement)
+    stack = Stack.of(construct)
+    return str(stack.resolve(stack.get_logical_id(cfn)))

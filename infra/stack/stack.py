@@ -1,0 +1,85 @@
+"""The policyhub stack, composed of one construct per capability.
+
+data (tables, buckets, secret) -> logs (Firehose) -> functions -> api -> monitoring.
+Training (schedule + Fargate task) and the rollout workflow (Step Functions) land as further
+constructs here; their Lambda functions go into `catalog.WORKER_FUNCTIONS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from .api import PolicyApi
+from .catalog import AUTHORIZER, all_function_specs
+from .config import StackConfig
+from .data import CURSOR_SECRET_ENV, DataStore
+from .functions import Destinations, ServingFunctions, retention_days
+from .logs import LOG_STREAM_ENV, InteractionLogStream
+from .monitoring import Monitoring
+
+
+def output_key(env_var: str) -> str:
+    """`POLICYHUB_TABLE` -> `PolicyhubTable`: stack output key of a resource env var."""
+    return "".join(part.capitalize() for part in env_var.split("_"))
+
+
+class PolicyHubStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = StackConfig.from_context(self)
+        retention = retention_days(self.config.log_retention_days)
+
+        self.data = DataStore(self, "Data")
+        self.logs = InteractionLogStream(
+            self, "InteractionLogs", bucket=self.data.interaction_bucket, retention=retention
+        )
+        self.functions = ServingFunctions(
+            self,
+            "Functions",
+            config=self.config,
+            specs=all_function_specs(),
+            destinations=Destinations(
+                data=self.data,
+                log_stream_name=self.logs.stream_name,
+                log_stream_arn=self.logs.stream_arn,
+            ),
+        )
+        self.api = PolicyApi(
+            self,
+            "Api",
+            config=self.config,
+            functions=self.functions.functions,
+            authorizer_function=self.functions.functions[AUTHORIZER.name],
+        )
+        self.monitoring = Monitoring(
+            self,
+            "Monitoring",
+            config=self.config,
+            api=self.api.api,
+            access_logs=self.api.access_logs,
+        )
+        self._outputs()
+
+    def _outputs(self) -> None:
+        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL; append v1/...")
+        for env_var, table in self.data.tables.items():
+            CfnOutput(self, output_key(env_var), value=table.table_name, description=env_var)
+        for env_var, bucket in self.data.buckets.items():
+            CfnOutput(self, output_key(env_var), value=bucket.bucket_name, description=env_var)
+        CfnOutput(
+            self,
+            output_key(CURSOR_SECRET_ENV),
+            value=self.data.cursor_secret.secret_arn,
+            description=CURSOR_SECRET_ENV,
+        )
+        CfnOutput(
+            self,
+            output_key(LOG_STREAM_ENV),
+            value=self.logs.stream_name,
+            description=LOG_STREAM_ENV,
+        )
+        CfnOutput(self, "AlarmTopicArn", value=self.monitoring.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=self.monitoring.dashboard.dashboard_name)
