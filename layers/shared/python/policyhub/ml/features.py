@@ -26,28 +26,12 @@ CONTEXT_FIELD = "body.context.features"
 
 
 class FeatureDims(Protocol):
+    """What assembly needs of a feature schema (`policyhub.domain.versions.FeatureSchema`)."""
+
     @property
     def context_dim(self) -> int: ...
     @property
     def item_dim(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureSchema:
-    context_dim: int
-    item_dim: int
-
-    def __post_init__(self) -> None:
-        if self.context_dim < 0 or self.item_dim < 0:
-            raise ValueError("feature dimensions must be >= 0")
-
-    @property
-    def width(self) -> int:
-        return self.context_dim + self.item_dim + 1
-
-
-def row_width(schema: FeatureDims) -> int:
-    return schema.context_dim + schema.item_dim + 1
 
 
 def candidate_field(index: int, name: str = "features") -> str:
@@ -78,7 +62,9 @@ class FeatureDimensionError(FeatureValidationError):
         self.mismatches = tuple(mismatches)
 
 
-class NonFiniteFeatureError(FeatureValidationError):
+class FeatureValueError(FeatureValidationError):
+    """A feature or retrieval score that is not a finite number within float32 range."""
+
     def __init__(self, message: str, details: list[ErrorDetail]) -> None:
         super().__init__("validation_error", message, details)
 
@@ -116,7 +102,7 @@ def assemble_features(
 ) -> Matrix:
     """The [N, D] float32 matrix for N candidates, validated against `schema`.
 
-    Raises FeatureDimensionError for wrong lengths and NonFiniteFeatureError for NaN, ±inf, values
+    Raises FeatureDimensionError for wrong lengths and FeatureValueError for NaN, ±inf, values
     beyond float32's range or non-numbers.
     """
     n = len(item_features)
@@ -133,7 +119,7 @@ def assemble_features(
             matrix[:, cdim : cdim + idim] = items.reshape(n, idim)
             matrix[:, cdim + idim] = retrieval_scores
     except (TypeError, ValueError) as exc:
-        raise NonFiniteFeatureError(
+        raise FeatureValueError(
             "Features must be numbers.", [ErrorDetail("body", f"not a number: {exc}")]
         ) from exc
     if not np.isfinite(matrix).all():
@@ -141,7 +127,7 @@ def assemble_features(
     return matrix
 
 
-def _non_finite_error(matrix: Matrix, cdim: int, idim: int) -> NonFiniteFeatureError:
+def _non_finite_error(matrix: Matrix, cdim: int, idim: int) -> FeatureValueError:
     rows, cols = np.nonzero(~np.isfinite(matrix))
     fields: list[str] = []
     seen: set[str] = set()
@@ -157,7 +143,7 @@ def _non_finite_error(matrix: Matrix, cdim: int, idim: int) -> NonFiniteFeatureE
             fields.append(field)
     issue = "must be a finite number within float32 range"
     details = [ErrorDetail(f, issue) for f in fields[:MAX_DETAILS]]
-    return NonFiniteFeatureError(
+    return FeatureValueError(
         f"{len(fields)} feature value(s) are NaN, infinite or beyond float32 range.", details
     )
 
