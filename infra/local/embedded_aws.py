@@ -10,6 +10,8 @@ from moto.server import ThreadedMotoServer
 from policyhub.adapters import aws
 from policyhub.api import container
 
+from infra.local.moto_fidelity import make_dynamodb_writes_atomic
+
 REGION = "us-east-1"
 
 
@@ -39,6 +41,7 @@ class EmbeddedAws:
 
     def start(self) -> EmbeddedAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        make_dynamodb_writes_atomic()
         self._server.start()
         os.environ.update(aws_environment(self.endpoint))
         aws.reset_clients()

@@ -44,9 +44,9 @@ def start(api_port: int, aws_port: int, local_dir: Path | None = LOCAL_DIR) -> R
                     "aws_endpoint": embedded.endpoint,
                     "region": os.environ["AWS_DEFAULT_REGION"],
                     "resources": {
-                **{t.env_var: t.default_name for t in TABLES},
-                **{b.env_var: b.default_name for b in BUCKETS},
-            },
+                        **{t.env_var: t.default_name for t in TABLES},
+                        **{b.env_var: b.default_name for b in BUCKETS},
+                    },
                 },
                 indent=2,
             )

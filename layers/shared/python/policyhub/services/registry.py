@@ -240,6 +240,12 @@ class Registry:
             )
         ]
         old = current.production_version
+        if old == target.version:
+            # The pointer and the version were read at different moments of a race.
+            raise PolicyHubError(
+                "concurrent_change",
+                f"agent {agent_type!r} changed concurrently; read the current state and retry",
+            )
         if old is not None:
             old_version = self.version(tenant_id, agent_type, old)
             updates.append(

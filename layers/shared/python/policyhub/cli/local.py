@@ -1,0 +1,42 @@
+"""Where the running local stack is (written by `make up` into `.local/`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from policyhub.adapters import aws
+
+
+def local_dir() -> Path:
+    return Path(os.environ.get("POLICYHUB_LOCAL_DIR", ".local"))
+
+
+def stack_info() -> dict[str, Any]:
+    path = local_dir() / "stack.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: is `make up` running in this directory?")
+    info: dict[str, Any] = json.loads(path.read_text())
+    return info
+
+
+def use_local_aws() -> None:
+    """Point boto3 and our settings at the local stack's embedded AWS."""
+    info = stack_info()
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": info["aws_endpoint"],
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": info["region"],
+            **info["resources"],
+        }
+    )
+    aws.reset_clients()
+
+
+def local_api() -> tuple[str, str]:
+    info = stack_info()
+    return info["api_url"], (local_dir() / "admin-key").read_text().strip()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+from policyhub.adapters import aws
+from policyhub.api import container
+
+from infra.local.embedded_aws import aws_environment
+from infra.local.moto_fidelity import make_dynamodb_writes_atomic
+from infra.local.resources import create_all
+from tests.support.api import Api, new_key
+
+
+@pytest.fixture
+def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's mock_aws with our tables and buckets, as the handlers see AWS."""
+    for k, v in aws_environment("unused").items():
+        if k != "AWS_ENDPOINT_URL":
+            monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    make_dynamodb_writes_atomic()
+    with mock_aws():
+        aws.reset_clients()
+        container.reset()
+        create_all()
+        yield
+    aws.reset_clients()
+    container.reset()
+
+
+@pytest.fixture
+def admin(embedded_aws: None) -> Api:
+    return Api(new_key("acme"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")

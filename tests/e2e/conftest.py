@@ -1,0 +1,73 @@
+"""A real local stack (`python -m infra.local up`) in a subprocess, shared by the e2e tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    base: str
+    admin_key: str
+    local_dir: Path
+    env: dict[str, str]
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.admin_key}"}
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    local_dir = tmp_path_factory.mktemp("local")
+    env = {
+        **os.environ,
+        "POLICYHUB_PORT": str(free_port()),
+        "POLICYHUB_AWS_PORT": str(free_port()),
+        "POLICYHUB_LOCAL_DIR": str(local_dir),
+    }
+    log = (local_dir / "stack.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.local", "up"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{env['POLICYHUB_PORT']}/v1"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError((local_dir / "stack.log").read_text())
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("local stack did not become healthy in 120 s")
+            time.sleep(0.2)
+        yield LocalStack(base, (local_dir / "admin-key").read_text(), local_dir, env)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
