@@ -43,6 +43,11 @@ TABLE_WRITE_ACTIONS: tuple[str, ...] = (
 OBJECT_READ_ACTIONS: tuple[str, ...] = ("s3:GetObject", "s3:GetObjectVersion")
 OBJECT_WRITE_ACTIONS: tuple[str, ...] = (*OBJECT_READ_ACTIONS, "s3:PutObject")
 
+# Artifacts arrive base64 in a JSON body that must fit Lambda's 6 MiB invocation payload:
+# 4 MiB of model is about 5.4 MiB of base64 (decision 052).
+MAX_ARTIFACT_BYTES_ENV = "POLICYHUB_MAX_ARTIFACT_BYTES"
+MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Destinations:
@@ -160,6 +165,8 @@ class ServingFunctions(Construct):
             env[env_var] = table.table_name
         for env_var, bucket in self._dest.data.buckets.items():
             env[env_var] = bucket.bucket_name
+        if access.artifacts is not Level.NONE:
+            env[MAX_ARTIFACT_BYTES_ENV] = str(MAX_ARTIFACT_BYTES)
         if access.cursor_secret:
             env[CURSOR_SECRET_ENV] = self._dest.data.cursor_secret.secret_arn
         if access.log_stream:

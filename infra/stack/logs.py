@@ -135,7 +135,8 @@ class InteractionLogStream(Construct):
                 ),
             ),
         )
-        self.stream.node.add_dependency(role)
+        # Firehose checks its S3 access when the stream is created: wait for the policy.
+        self.stream.node.add_dependency(role.node.find_child("DefaultPolicy"))
         self.stream_name: str = self.stream.ref
         self.stream_arn: str = self.stream.attr_arn
 

@@ -1,0 +1,373 @@
+"""What the synthesized CloudFormation template promises (CDK assertions on one synth)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from policyhub.api.routes import ROUTES
+from policyhub.resources import BUCKETS, REGISTRY_TABLE, TABLES
+
+from infra.stack.api import GATEWAY_RESPONSES
+from infra.stack.catalog import AUTHORIZER, ROUTE_ACCESS, WORKER_FUNCTIONS, Level
+from infra.stack.logs import LOG_STREAM_ENV
+
+from .conftest import Synthesized
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+RESOURCE_ENV_VARS = [t.env_var for t in TABLES] + [b.env_var for b in BUCKETS]
+
+WRITE_ACTIONS = {
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "s3:PutObject",
+}
+
+
+def _functions_by_description(s: Synthesized) -> dict[str, dict[str, Any]]:
+    return {
+        fn["Properties"].get("Description", ""): fn
+        for fn in s.resources("AWS::Lambda::Function").values()
+    }
+
+
+def _route_function(s: Synthesized, route_name: str) -> tuple[str, dict[str, Any]]:
+    r = next(r for r in ROUTES if r.name == route_name)
+    prefix = f"{r.method} {r.path}:"
+    for logical_id, fn in s.resources("AWS::Lambda::Function").items():
+        if fn["Properties"].get("Description", "").startswith(prefix):
+            return logical_id, fn
+    raise AssertionError(f"no function for route {route_name}")
+
+
+def _statements_of_role(s: Synthesized, role_logical_id: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in s.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for st in statements:
+        acts = st["Action"]
+        out |= {acts} if isinstance(acts, str) else set(acts)
+    return out
+
+
+def _api_paths(s: Synthesized) -> dict[str, str]:
+    """Logical id of each API Gateway resource -> its full path."""
+    resources = s.resources("AWS::ApiGateway::Resource")
+    paths: dict[str, str] = {}
+
+    def path(logical_id: str) -> str:
+        if logical_id not in paths:
+            props = resources[logical_id]["Properties"]
+            parent = props["ParentId"]
+            base = path(parent["Ref"]) if "Ref" in parent else ""
+            paths[logical_id] = f"{base}/{props['PathPart']}"
+        return paths[logical_id]
+
+    for logical_id in resources:
+        path(logical_id)
+    return paths
+
+
+def test_one_function_per_route_plus_authorizer_and_workers(synthesized: Synthesized) -> None:
+    functions = synthesized.resources("AWS::Lambda::Function")
+    assert len(functions) == len(ROUTES) + 1 + len(WORKER_FUNCTIONS)
+    for r in ROUTES:
+        _route_function(synthesized, r.name)
+    descriptions = _functions_by_description(synthesized)
+    assert AUTHORIZER.description in descriptions
+
+
+def test_every_route_has_its_method_on_its_path(synthesized: Synthesized) -> None:
+    paths = _api_paths(synthesized)
+    methods = {
+        (m["Properties"]["HttpMethod"], paths[m["Properties"]["ResourceId"]["Ref"]])
+        for m in synthesized.resources("AWS::ApiGateway::Method").values()
+    }
+    assert methods == {(r.method, r.path) for r in ROUTES}
+
+
+def test_every_method_needs_the_authorizer_except_health_and_openapi(
+    synthesized: Synthesized,
+) -> None:
+    paths = _api_paths(synthesized)
+    (authorizer_id,) = synthesized.resources("AWS::ApiGateway::Authorizer")
+    auth_by_route = {(r.method, r.path): r.auth for r in ROUTES}
+    public = set()
+    for m in synthesized.resources("AWS::ApiGateway::Method").values():
+        props = m["Properties"]
+        key = (props["HttpMethod"], paths[props["ResourceId"]["Ref"]])
+        if auth_by_route[key]:
+            assert props["AuthorizationType"] == "CUSTOM", key
+            assert props["AuthorizerId"] == {"Ref": authorizer_id}, key
+        else:
+            assert props["AuthorizationType"] == "NONE", key
+            public.add(key[1])
+    assert public == {"/v1/health", "/v1/openapi.json"}
+
+
+def test_authorizer_reads_the_authorization_header_and_caches_results(
+    synthesized: Synthesized,
+) -> None:
+    Template.from_json(synthesized.template).has_resource_properties(
+        "AWS::ApiGateway::Authorizer",
+        {
+            "Type": "REQUEST",
+            "IdentitySource": "method.request.header.Authorization",
+            "AuthorizerResultTtlInSeconds": 300,
+        },
+    )
+
+
+def test_path_parameters_are_required_and_validated(synthesized: Synthesized) -> None:
+    (validator_id,) = synthesized.resources("AWS::ApiGateway::RequestValidator")
+    paths = _api_paths(synthesized)
+    for m in synthesized.resources("AWS::ApiGateway::Method").values():
+        props = m["Properties"]
+        names = re.findall(r"{(\w+)}", paths[props["ResourceId"]["Ref"]])
+        if names:
+            assert props["RequestValidatorId"] == {"Ref": validator_id}
+            assert props["RequestParameters"] == {
+                f"method.request.path.{n}": True for n in names
+            }
+
+
+def test_stage_throttles_traces_and_writes_json_access_logs(synthesized: Synthesized) -> None:
+    (stage,) = synthesized.resources("AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["TracingEnabled"] is True
+    (settings,) = props["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == 100
+    assert settings["ThrottlingBurstLimit"] == 200
+    assert settings["LoggingLevel"] == "ERROR"
+    log_format = json.loads(props["AccessLogSetting"]["Format"])
+    assert log_format["requestId"] == "$context.requestId"
+    assert log_format["status"] == "$context.status"
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status"),
+    [
+        ("UNAUTHORIZED", "401"),
+        ("ACCESS_DENIED", "403"),
+        ("MISSING_AUTHENTICATION_TOKEN", "404"),
+        ("REQUEST_TOO_LARGE", "413"),
+        ("THROTTLED", "429"),
+        ("DEFAULT_4XX", None),
+        ("DEFAULT_5XX", None),
+    ],
+)
+def test_gateway_responses_answer_with_the_error_envelope(
+    synthesized: Synthesized, response_type: str, status: str | None
+) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in synthesized.resources("AWS::ApiGateway::GatewayResponse").values()
+    }
+    props = responses[response_type]
+    assert props.get("StatusCode") == status
+    template = props["ResponseTemplates"]["application/json"]
+    rendered = template.replace("$context.requestId", "req-1").replace(
+        "$context.error.messageString", '"Gateway says no"'
+    )
+    body = json.loads(rendered)
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "request_id", "details"}
+    assert re.fullmatch(r"[a-z_]+", body["error"]["code"])
+    assert body["error"]["request_id"] == "req-1"
+    assert body["error"]["details"] == []
+
+
+def test_gateway_error_codes_are_in_the_error_table() -> None:
+    from policyhub.domain.errors import ERROR_TABLE
+
+    for _, status, code, _ in GATEWAY_RESPONSES:
+        assert code in ERROR_TABLE
+        if status is not None:
+            assert ERROR_TABLE[code] == int(status)
+
+
+def test_registry_table_is_protected_and_matches_its_spec(synthesized: Synthesized) -> None:
+    (table,) = synthesized.resources("AWS::DynamoDB::Table").values()
+    assert len(TABLES) == 1
+    props = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert props["DeletionProtectionEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": REGISTRY_TABLE.ttl_attribute,
+        "Enabled": True,
+    }
+    assert props["KeySchema"] == [
+        {"AttributeName": REGISTRY_TABLE.partition_key, "KeyType": "HASH"},
+        {"AttributeName": REGISTRY_TABLE.sort_key, "KeyType": "RANGE"},
+    ]
+    assert [g["IndexName"] for g in props["GlobalSecondaryIndexes"]] == [
+        ix.name for ix in REGISTRY_TABLE.indexes
+    ]
+
+
+def test_buckets_are_versioned_encrypted_private_and_logged(synthesized: Synthesized) -> None:
+    buckets = synthesized.resources("AWS::S3::Bucket")
+    logged = [b for b in buckets.values() if "LoggingConfiguration" in b["Properties"]]
+    assert len(logged) == len(BUCKETS)
+    for b in buckets.values():
+        props = b["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    for b in logged:
+        assert b["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_every_bucket_policy_denies_requests_without_tls(synthesized: Synthesized) -> None:
+    buckets = set(synthesized.resources("AWS::S3::Bucket"))
+    denied: set[str] = set()
+    for policy in synthesized.resources("AWS::S3::BucketPolicy").values():
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if st["Effect"] == "Deny" and st.get("Condition") == {
+                "Bool": {"aws:SecureTransport": "false"}
+            }:
+                denied.add(policy["Properties"]["Bucket"]["Ref"])
+    assert denied == buckets
+
+
+def test_functions_run_python312_on_arm64_with_tracing_and_both_layers(
+    synthesized: Synthesized,
+) -> None:
+    layers = set(synthesized.resources("AWS::Lambda::LayerVersion"))
+    assert len(layers) == 2
+    for fn in synthesized.resources("AWS::Lambda::Function").values():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["Handler"] == "handler.handler"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert {ref["Ref"] for ref in props["Layers"]} == layers
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == "policyhub"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "PolicyHub"
+        assert "LOG_LEVEL" in env
+        for env_var in RESOURCE_ENV_VARS:
+            assert env_var in env
+
+
+def test_every_function_logs_to_its_own_group_with_retention(synthesized: Synthesized) -> None:
+    groups = synthesized.resources("AWS::Logs::LogGroup")
+    used = []
+    for fn in synthesized.resources("AWS::Lambda::Function").values():
+        group = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        assert groups[group]["Properties"]["RetentionInDays"] == 30
+        used.append(group)
+    assert len(set(used)) == len(used)
+
+
+def test_every_function_has_its_own_role(synthesized: Synthesized) -> None:
+    roles = [
+        json.dumps(fn["Properties"]["Role"])
+        for fn in synthesized.resources("AWS::Lambda::Function").values()
+    ]
+    assert len(set(roles)) == len(roles)
+
+
+def test_no_iam_policy_grants_a_wildcard_action(synthesized: Synthesized) -> None:
+    documents = [
+        p["Properties"]["PolicyDocument"]
+        for p in synthesized.resources("AWS::IAM::Policy").values()
+    ]
+    for role in synthesized.resources("AWS::IAM::Role").values():
+        documents += [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+    assert documents
+    for doc in documents:
+        for action in _actions(doc["Statement"]):
+            assert "*" not in action, action
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.method == "GET"], ids=lambda r: r.name)
+def test_read_only_routes_cannot_write(synthesized: Synthesized, route: Any) -> None:
+    _, fn = _route_function(synthesized, route.name)
+    role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert not _actions(_statements_of_role(synthesized, role)) & WRITE_ACTIONS
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_only_routes_that_need_them_reach_buckets_secret_and_stream(
+    synthesized: Synthesized, route: Any
+) -> None:
+    access = ROUTE_ACCESS[route.name]
+    _, fn = _route_function(synthesized, route.name)
+    role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    actions = _actions(_statements_of_role(synthesized, role))
+    env = fn["Properties"]["Environment"]["Variables"]
+    uses_s3 = access.artifacts is not Level.NONE or access.interactions is not Level.NONE
+    assert bool(actions & {"s3:GetObject", "s3:PutObject"}) == uses_s3
+    assert ("secretsmanager:GetSecretValue" in actions) == access.cursor_secret
+    assert ("POLICYHUB_CURSOR_SECRET_ARN" in env) == access.cursor_secret
+    assert ("firehose:PutRecord" in actions) == access.log_stream
+    assert (LOG_STREAM_ENV in env) == access.log_stream
+    has_table_access = any(a.startswith("dynamodb:") for a in actions)
+    assert has_table_access == (access.table is not Level.NONE)
+
+
+def test_interaction_logs_are_partitioned_by_type_tenant_agent_and_date(
+    synthesized: Synthesized,
+) -> None:
+    Template.from_json(synthesized.template).has_resource_properties(
+        "AWS::KinesisFirehose::DeliveryStream",
+        {
+            "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "AWS_OWNED_CMK"},
+            "ExtendedS3DestinationConfiguration": Match.object_like(
+                {
+                    "DynamicPartitioningConfiguration": Match.object_like({"Enabled": True}),
+                    "Prefix": Match.string_like_regexp(
+                        r"partitionKeyFromQuery:type.*tenant_id.*agent_type.*date"
+                    ),
+                }
+            ),
+        },
+    )
+
+
+def test_alarms_on_5xx_and_throttling_notify_the_encrypted_topic(
+    synthesized: Synthesized,
+) -> None:
+    (topic_id,) = synthesized.resources("AWS::SNS::Topic")
+    alarms = synthesized.resources("AWS::CloudWatch::Alarm").values()
+    metrics = {a["Properties"]["MetricName"] for a in alarms}
+    assert metrics == {"5XXError", "ApiThrottled"}
+    for a in alarms:
+        assert a["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    topic = synthesized.resources("AWS::SNS::Topic")[topic_id]
+    assert "KmsMasterKeyId" in topic["Properties"]
+
+
+def test_dashboard_reads_serving_metrics_by_agent_and_variant(synthesized: Synthesized) -> None:
+    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for name in ("Requests", "Successes", "Failures", "Latency", "Rollbacks"):
+        assert f'\\"{name}\\"' in body, name
+    assert '\\"agent_type\\",\\"memory_manager\\",\\"variant\\",\\"canary\\"' in body
+
+
+def test_stack_outputs_name_the_env_vars_the_cli_needs(synthesized: Synthesized) -> None:
+    outputs = synthesized.template["Outputs"]
+    assert "ApiUrl" in outputs
+    described = {o.get("Description") for o in outputs.values()}
+    for env_var in RESOURCE_ENV_VARS:
+        assert env_var in described
