@@ -1,0 +1,130 @@
+"""`apply`: the rollout record after each kind of decision."""
+
+from __future__ import annotations
+
+import pytest
+from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.rollout import RolloutState, Stage, Verdict
+from policyhub.services.rollout_controller import DecisionKind, apply, step
+
+from tests.unit.rollout.builders import (
+    DEFAULTS,
+    REFERENCE,
+    T0,
+    at,
+    healthy_canary_window,
+    in_canary,
+    in_shadow,
+    in_watch,
+    shadow_window,
+    variant,
+    window,
+)
+
+STEP = DEFAULTS.step_seconds
+
+
+def test_advancing_closes_the_step_with_its_numbers_and_opens_the_next() -> None:
+    rollout = in_canary(5)
+    decision = step(rollout, healthy_canary_window(STEP), at(STEP))
+    after = apply(rollout, decision, at(STEP))
+    closed, opened = after.steps[-2], after.steps[-1]
+    assert (closed.verdict, closed.ended_at, closed.traffic_percent) == (
+        Verdict.HEALTHY, at(STEP), 5)
+    assert closed.candidate == decision.candidate and closed.baseline == decision.baseline
+    assert closed.reasons == decision.reasons
+    assert (opened.stage, opened.traffic_percent, opened.started_at, opened.verdict) == (
+        Stage.CANARY, 10, at(STEP), None)
+    assert (after.state, after.traffic_percent, after.step_index) == (RolloutState.CANARY, 10, 1)
+    assert after.revision == rollout.revision + 1
+    assert after.baseline_reference == decision.baseline
+
+
+def test_leaving_shadow_opens_the_first_canary_step_and_keeps_production_numbers() -> None:
+    rollout = in_shadow()
+    after = apply(rollout, step(rollout, shadow_window(3600), at(3600)), at(3600))
+    assert (after.state, after.traffic_percent) == (RolloutState.CANARY, 5)
+    assert after.steps[0].stage is Stage.SHADOW and after.steps[0].verdict is Verdict.HEALTHY
+    assert after.baseline_reference is not None
+    assert after.baseline_reference.latency_p95_ms == 90.0
+
+
+def test_holding_records_the_latest_numbers_but_leaves_the_step_open() -> None:
+    rollout = in_canary(25)
+    decision = step(rollout, window(variant(50_000), variant(120), 60), at(60))
+    after = apply(rollout, decision, at(60))
+    assert decision.kind is DecisionKind.HOLD
+    assert len(after.steps) == 1
+    assert after.current_step.verdict is None and after.current_step.ended_at is None
+    assert after.current_step.candidate is not None
+    assert after.current_step.candidate.requests == 120
+    assert (after.state, after.traffic_percent, after.revision) == (
+        RolloutState.CANARY, 25, rollout.revision + 1)
+
+
+def test_promoting_moves_to_the_post_promotion_watch() -> None:
+    rollout = in_canary(100)
+    decision = step(rollout, window(None, variant(5000), STEP), at(STEP))
+    after = apply(rollout, decision, at(STEP))
+    assert after.state is RolloutState.PROMOTED
+    assert (after.promoted_at, after.watching, after.ended_at) == (at(STEP), True, None)
+    assert after.watch_until == at(STEP + DEFAULTS.post_promotion_seconds)
+    assert after.current_step.stage is Stage.POST_PROMOTION
+    assert after.traffic_percent == 100
+    assert after.baseline_reference == REFERENCE
+    assert not after.is_terminal
+
+
+def test_completing_ends_the_watch_and_the_rollout() -> None:
+    rollout = in_watch()
+    end = DEFAULTS.post_promotion_seconds
+    after = apply(rollout, step(rollout, window(None, variant(30_000), end), at(end)), at(end))
+    assert (after.state, after.watching, after.ended_at) == (RolloutState.PROMOTED, False, at(end))
+    assert after.current_step.verdict is Verdict.HEALTHY
+    assert after.is_terminal
+
+
+def test_rolling_back_stops_candidate_traffic_and_says_why() -> None:
+    rollout = in_canary(10)
+    decision = step(rollout, window(variant(50_000), variant(2000, success_rate=0.80), 300),
+                    at(300))
+    after = apply(rollout, decision, at(300))
+    assert (after.state, after.traffic_percent, after.ended_at) == (
+        RolloutState.ROLLED_BACK, 0, at(300))
+    assert after.current_step.verdict is Verdict.UNHEALTHY
+    assert after.outcome_reason is not None
+    assert after.outcome_reason.startswith("rolled back: unhealthy in the 10 % canary step")
+    assert after.is_terminal
+
+
+def test_a_decision_about_an_older_revision_is_refused() -> None:
+    rollout = in_canary(5)
+    decision = step(rollout, window(variant(50_000), variant(100), 60), at(60))
+    moved_on = apply(rollout, decision, at(60))
+    with pytest.raises(PolicyHubError) as caught:
+        apply(moved_on, decision, at(61))
+    assert caught.value.code == "concurrent_change"
+
+
+def test_a_decision_about_another_step_is_refused() -> None:
+    decision = step(in_canary(5), healthy_canary_window(STEP), at(STEP))
+    with pytest.raises(PolicyHubError) as caught:
+        apply(in_canary(10), decision, at(STEP))
+    assert caught.value.code == "concurrent_change"
+
+
+def test_a_whole_healthy_rollout_walks_every_configured_step() -> None:
+    rollout, now = in_shadow(), 3600.0
+    rollout = apply(rollout, step(rollout, shadow_window(now), at(now)), at(now))
+    seen = [rollout.traffic_percent]
+    while not rollout.watching:
+        start = (rollout.step_started_at - T0).total_seconds()
+        now = start + STEP
+        live = None if rollout.traffic_percent == 100 else variant(50_000)
+        health = window(live, variant(5000), now, start=rollout.step_started_at)
+        rollout = apply(rollout, step(rollout, health, at(now)), at(now))
+        seen.append(rollout.traffic_percent)
+    assert seen == [*DEFAULTS.canary_steps, 100]
+    assert [s.stage for s in rollout.steps] == [Stage.SHADOW] + [Stage.CANARY] * 5 + [
+        Stage.POST_PROMOTION]
+    assert rollout.revision == 1 + 6

@@ -1,0 +1,163 @@
+"""The health checks hold their error rates under repeated looks and find real regressions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from policyhub.domain.rollout import PipelineConfig, Verdict
+from policyhub.services import canary_statistics as stats
+from policyhub.services.canary_statistics import (
+    LatencyEvidence,
+    latency_ratio_check,
+    mixture_boundary,
+    rollback_alpha,
+    success_rate_check,
+)
+
+LOOKS = range(50, 2001, 25)
+
+
+def _ever(verdict: Verdict, paths: np.ndarray, threshold: float, alpha: float) -> float:
+    """Share of outcome paths judged `verdict` at some look, checked every 25 outcomes."""
+    hits = 0
+    for path in paths:
+        successes = np.cumsum(path)
+        hits += any(success_rate_check(int(successes[n - 1]), n, threshold,
+                                       rollback_alpha=alpha, advance_alpha=alpha).verdict
+                    is verdict for n in LOOKS)
+    return hits / len(paths)
+
+
+def test_a_rate_exactly_at_the_threshold_is_rarely_called_unhealthy_despite_many_looks() -> None:
+    paths = np.random.default_rng(1).random((300, 2000)) < 0.95
+    assert _ever(Verdict.UNHEALTHY, paths, 0.95, alpha=0.05) <= 0.05
+
+
+def test_a_rate_exactly_at_the_threshold_is_rarely_called_healthy_despite_many_looks() -> None:
+    paths = np.random.default_rng(2).random((300, 2000)) < 0.95
+    assert _ever(Verdict.HEALTHY, paths, 0.95, alpha=0.05) <= 0.05
+
+
+def test_a_naive_interval_checked_at_every_look_would_not_hold_its_alpha() -> None:
+    """Why the checks are confidence sequences: a 95 % one-sided normal interval looked at
+    79 times calls a rate at the threshold 'below it' far more often than 5 %."""
+    paths = np.random.default_rng(1).random((300, 2000)) < 0.95
+    cumulative = np.cumsum(paths, axis=1)
+    n = np.array(LOOKS)
+    rate = cumulative[:, n - 1] / n
+    upper = rate + 1.645 * np.sqrt(0.95 * 0.05 / n)
+    assert np.mean((upper < 0.95).any(axis=1)) > 0.15
+
+
+def test_an_87_percent_rate_is_unhealthy_at_the_default_step_size() -> None:
+    check = success_rate_check(174, 200, 0.95, rollback_alpha=rollback_alpha(PipelineConfig()))
+    assert check.verdict is Verdict.UNHEALTHY
+    assert check.upper is not None and check.upper < 0.95
+
+
+def test_a_97_percent_rate_needs_more_than_200_outcomes_to_be_called_healthy() -> None:
+    alpha = rollback_alpha(PipelineConfig())
+    assert success_rate_check(194, 200, 0.95, rollback_alpha=alpha).verdict is (
+        Verdict.INCONCLUSIVE)
+    assert success_rate_check(1455, 1500, 0.95, rollback_alpha=alpha).verdict is Verdict.HEALTHY
+
+
+def test_the_rollback_alpha_splits_one_percent_over_metrics_and_stages() -> None:
+    assert rollback_alpha(PipelineConfig()) == pytest.approx(0.01 / 12)
+    assert rollback_alpha(PipelineConfig(canary_steps=(50, 100))) == pytest.approx(0.01 / 6)
+
+
+@given(successes=st.integers(0, 100_000), failures=st.integers(0, 100_000),
+       threshold=st.floats(0.01, 0.99))
+def test_the_bounds_bracket_the_observed_rate(successes: int, failures: int,
+                                              threshold: float) -> None:
+    n = successes + failures
+    check = success_rate_check(successes, n, threshold, rollback_alpha=1e-3)
+    if n == 0:
+        assert check.verdict is Verdict.INCONCLUSIVE
+        return
+    assert check.lower is not None and check.upper is not None
+    assert 0.0 <= check.lower <= successes / n <= check.upper <= 1.0
+
+
+def _brute_force_bound(successes: int, failures: int, alpha: float, upper: bool) -> float:
+    mixture = stats._BetaMixture.centred(0.9)
+    level = math.log(1.0 / alpha) - mixture.log_ratio_term(successes, failures)
+    inside, outside = successes / (successes + failures), (1.0 if upper else 0.0)
+    for _ in range(200):
+        mid = (inside + outside) / 2.0
+        if mid in (0.0, 1.0) or -successes * math.log(mid) - failures * math.log1p(-mid) >= level:
+            outside = mid
+        else:
+            inside = mid
+    return inside
+
+
+@given(successes=st.integers(1, 50_000), failures=st.integers(1, 50_000),
+       alpha=st.floats(1e-6, 0.5))
+def test_newton_bounds_match_bisection_and_err_on_the_wide_side(successes: int, failures: int,
+                                                                alpha: float) -> None:
+    mixture = stats._BetaMixture.centred(0.9)
+    for upper in (True, False):
+        fast = stats._rate_bound(successes, failures, mixture, alpha, upper=upper)
+        exact = _brute_force_bound(successes, failures, alpha, upper)
+        assert fast == pytest.approx(exact, abs=1e-7)
+        assert (fast >= exact - 1e-12) if upper else (fast <= exact + 1e-12)
+
+
+def test_the_always_valid_boundary_is_wider_than_a_fixed_sample_z() -> None:
+    for r in (0.5, 1.0, 10.0, 1000.0):
+        assert mixture_boundary(r, 0.05) > 1.645
+        assert mixture_boundary(r, 0.001) > mixture_boundary(r, 0.05)
+
+
+def _latency_looks(rng: np.random.Generator, slowdown: float, paths: int) -> list[Verdict]:
+    """Worst verdict over looks at 200..2000 candidate samples, baseline 9x as many."""
+    worst = []
+    for _ in range(paths):
+        base = rng.lognormal(math.log(40.0), 0.5, 18_000)
+        cand = rng.lognormal(math.log(40.0 * slowdown), 0.5, 2_000)
+        seen = set()
+        for n in range(200, 2001, 100):
+            b, c = base[: 9 * n], cand[:n]
+            seen.add(latency_ratio_check(
+                LatencyEvidence(float(np.percentile(c, 95)), float(np.median(c)), n),
+                LatencyEvidence(float(np.percentile(b, 95)), float(np.median(b)), 9 * n),
+                0.2, planned_samples=200, rollback_alpha=0.01).verdict)
+        worst.append(Verdict.UNHEALTHY if Verdict.UNHEALTHY in seen else
+                     Verdict.HEALTHY if Verdict.HEALTHY in seen else Verdict.INCONCLUSIVE)
+    return worst
+
+
+def test_equal_latency_is_rarely_called_too_slow_over_many_looks() -> None:
+    worst = _latency_looks(np.random.default_rng(3), 1.0, 200)
+    assert worst.count(Verdict.UNHEALTHY) <= 2
+    assert worst.count(Verdict.HEALTHY) >= 190
+
+
+def test_a_p95_fifty_percent_higher_is_called_too_slow() -> None:
+    worst = _latency_looks(np.random.default_rng(4), 1.5, 100)
+    assert worst.count(Verdict.UNHEALTHY) >= 95
+
+
+def test_a_p95_above_the_limit_on_200_samples_is_not_yet_a_verdict() -> None:
+    check = latency_ratio_check(LatencyEvidence(115.0, 50.0, 200),
+                                LatencyEvidence(90.0, 40.0, 3800), 0.2, planned_samples=200,
+                                rollback_alpha=rollback_alpha(PipelineConfig()))
+    assert check.verdict is Verdict.INCONCLUSIVE
+    assert check.estimate is not None and check.estimate > 1.2
+
+
+def test_without_a_median_the_latency_bounds_are_wider() -> None:
+    def width(p50: float | None) -> float:
+        check = latency_ratio_check(LatencyEvidence(90.0, p50, 1000),
+                                    LatencyEvidence(90.0, p50, 9000), 0.2,
+                                    planned_samples=200, rollback_alpha=0.001)
+        assert check.lower is not None and check.upper is not None
+        return check.upper - check.lower
+
+    assert width(None) > width(40.0)
