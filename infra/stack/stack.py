@@ -64,7 +64,8 @@ class PolicyHubStack(Stack):
         self._outputs()
 
     def _outputs(self) -> None:
-        CfnOutput(self, "ApiUrl", value=self.api.url, description="Base URL; append v1/...")
+        # API.md's base URL, `https://<id>.execute-api.<region>.amazonaws.com/<stage>/v1`.
+        CfnOutput(self, "ApiUrl", value=f"{self.api.url}v1", description="POLICYHUB_API_URL")
         for env_var, table in self.data.tables.items():
             CfnOutput(self, output_key(env_var), value=table.table_name, description=env_var)
         for env_var, bucket in self.data.buckets.items():
