@@ -28,8 +28,10 @@ from policyhub.domain.rollout import (
     PipelineConfig,
     Rollout,
     RolloutState,
+    RolloutStep,
     RolloutStrategy,
     Stage,
+    Verdict,
     start_rollout,
 )
 from policyhub.services.rollout_controller import apply, step
@@ -102,6 +104,8 @@ class RolloutResult:
     failed_stage: str | None
     """"shadow", "canary 5 %", ..., "post_promotion" for a rollback; None otherwise."""
     canary_steps_entered: int
+    cause: str | None
+    """Why it rolled back: a metric found unhealthy, or inconclusive at the deadline."""
     seconds: float
     seconds_to_promotion: float | None
     ticks: int
@@ -142,17 +146,29 @@ def _result(rollout: Rollout, ticks: int) -> RolloutResult:
     assert rollout.ended_at is not None
     rolled_back = rollout.state is RolloutState.ROLLED_BACK
     last = rollout.current_step
-    failed = None
+    failed = cause = None
     if rolled_back:
         failed = (f"canary {last.traffic_percent} %" if last.stage is Stage.CANARY
                   else last.stage.value)
+        cause = _cause(last)
     promoted = (None if rollout.promoted_at is None
                 else (rollout.promoted_at - rollout.started_at).total_seconds())
     return RolloutResult(
         rolled_back=rolled_back, failed_stage=failed,
         canary_steps_entered=sum(s.stage is Stage.CANARY for s in rollout.steps),
+        cause=cause,
         seconds=(rollout.ended_at - rollout.started_at).total_seconds(),
         seconds_to_promotion=promoted, ticks=ticks)
+
+
+def _cause(last: RolloutStep) -> str:
+    if last.verdict is not Verdict.UNHEALTHY:
+        return "inconclusive at deadline"
+    text = " ".join(last.reasons)
+    found = [metric for metric, marker in (("success rate", "confidently below the threshold"),
+                                            ("p95 latency", "confidently above the limit"))
+             if marker in text]
+    return "unhealthy " + "+".join(found) if found else "unhealthy (other)"
 
 
 @dataclass(frozen=True)
@@ -172,7 +188,7 @@ class ScenarioReport:
     def lines(self) -> list[str]:
         n = len(self.results)
         hours = np.array([r.seconds for r in self.results]) / 3600.0
-        where = Counter(r.failed_stage for r in self.results if r.rolled_back)
+        where = Counter(f"{r.failed_stage} ({r.cause})" for r in self.results if r.rolled_back)
         out = [f"{self.scenario.name}: {n} rollouts, rolled back {self.rollback_rate:.1%} "
                f"(by the 2nd canary step {self.rolled_back_by_canary_step(2):.1%})",
                f"  rollout length h: median {np.median(hours):.2f}, p95 "

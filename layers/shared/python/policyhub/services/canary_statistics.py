@@ -36,7 +36,7 @@ ADVANCE_ALPHA = 0.05
 """Chance per check of calling a step healthy although its metric is on the wrong side; a
 wrong advance is caught again at the next, larger step, at 100 % and in the watch."""
 
-SUCCESS_PRIOR_STRENGTH = 50.0
+SUCCESS_PRIOR_STRENGTH = 200.0
 """Pseudo-observations of the beta mixing distributions; sets where the test is sharpest."""
 SUCCESS_PRIOR_ODDS_SHIFT = math.log(2.0)
 """The mixtures are centred at odds of success halved (for `unhealthy`) or doubled (for
