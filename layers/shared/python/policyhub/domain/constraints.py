@@ -29,6 +29,7 @@ import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import islice
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -109,8 +110,13 @@ class EnforcedRanking:
 
 
 def retrieval_order(candidates: Sequence[ConstrainedCandidate]) -> list[int]:
-    """Candidate indices by descending retrieval score; ties keep input order (sort is stable)."""
-    return sorted(range(len(candidates)), key=lambda i: -candidates[i].retrieval_score)
+    """Candidate indices by descending retrieval score; ties keep input order."""
+    return _descending([c.retrieval_score for c in candidates])
+
+
+def _descending(scores: list[float]) -> list[int]:
+    # A reversed sort is still stable, so equal scores stay in input order.
+    return sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
 
 
 def enforce(
@@ -130,10 +136,12 @@ def enforce(
         raise ValueError("top_k must be >= 0")
     requested = n if top_k is None else min(top_k, n)
     rules = constraints or NO_CONSTRAINTS
-    if rules.is_empty and not any(c.blocked or c.pinned for c in candidates):
+    blocked = [c.blocked for c in candidates]
+    pinned = [c.pinned for c in candidates]
+    if rules.is_empty and not any(blocked) and not any(pinned):
         return EnforcedRanking(tuple(ranking_from_policy[:requested]))
 
-    allowed, removed_by = _allowed(candidates, rules)
+    allowed, removed_by = _allowed(candidates, rules, blocked, pinned)
     position = {i: p for p, i in enumerate(allowed)}
     k = min(requested, len(allowed))
     violations: dict[Violation, int] = {}
@@ -142,23 +150,27 @@ def enforce(
         if rule is not None:
             violations[rule] = violations.get(rule, 0) + 1
 
-    proposal = [i for i in ranking_from_policy if i in position]
-    pinned_at = {position[i]: i for i in allowed if candidates[i].pinned}
+    # What the policy would have served had only the filters applied.
+    proposal = list(islice((i for i in ranking_from_policy if i in position), k))
+    pinned_at = {p: i for p, i in enumerate(allowed) if pinned[i]}
+    if pinned_at:
+        proposed_at = {i: p for p, i in enumerate(proposal)}
+        misplaced = sum(
+            1 for p, i in pinned_at.items()
+            if (p < k or i in proposed_at) and proposed_at.get(i) != p
+        )
+        if misplaced:
+            violations[Violation.PINNED] = misplaced
     lift = rules.max_rank_lift
-    proposed_at = {i: p for p, i in enumerate(proposal[:k])}
-    misplaced = sum(
-        1 for p, i in pinned_at.items() if (p < k or i in proposed_at) and proposed_at.get(i) != p
-    )
-    if misplaced:
-        violations[Violation.PINNED] = misplaced
     if lift is not None:
-        lifted = sum(1 for p, i in enumerate(proposal[:k]) if position[i] - p > lift)
+        lifted = sum(1 for p, i in enumerate(proposal) if position[i] - p > lift)
         if lifted:
             violations[Violation.MAX_RANK_LIFT] = lifted
 
     if not pinned_at and lift is None:
-        return EnforcedRanking(tuple(proposal[:k]), violations)
-    return EnforcedRanking(_place(proposal, allowed, pinned_at, lift, k), violations)
+        return EnforcedRanking(tuple(proposal), violations)
+    order = _place(ranking_from_policy, allowed, pinned_at, lift, k)
+    return EnforcedRanking(order, violations)
 
 
 def _check_permutation(ranking: Sequence[int], n: int) -> None:
@@ -167,43 +179,47 @@ def _check_permutation(ranking: Sequence[int], n: int) -> None:
 
 
 def _allowed(
-    candidates: Sequence[ConstrainedCandidate], rules: Constraints
+    candidates: Sequence[ConstrainedCandidate],
+    rules: Constraints,
+    blocked: list[bool],
+    pinned: list[bool],
 ) -> tuple[list[int], dict[int, Violation]]:
     """Allowed indices in retrieval order, and the rule that removed each other index."""
     removed_by: dict[int, Violation] = {}
-    passed: list[int] = []
+    scores = [c.retrieval_score for c in candidates]
+    order = _descending(scores)
     floor = rules.min_retrieval_score
-    for i in retrieval_order(candidates):
-        c = candidates[i]
-        if c.blocked:
-            removed_by[i] = Violation.BLOCKED
-        elif floor is not None and c.retrieval_score < floor:
-            removed_by[i] = Violation.MIN_RETRIEVAL_SCORE
-        else:
-            passed.append(i)
+    if floor is None and not any(blocked):
+        passed = order
+    else:
+        passed = []
+        for i in order:
+            if blocked[i]:
+                removed_by[i] = Violation.BLOCKED
+            elif floor is not None and scores[i] < floor:
+                removed_by[i] = Violation.MIN_RETRIEVAL_SCORE
+            else:
+                passed.append(i)
     cap = rules.max_items_per_source
     if cap is None:
         return passed, removed_by
+    sources = [c.source for c in candidates]
     used: dict[str, int] = {}
-    kept: set[int] = set()
-    # Pinned candidates claim their source's slots first.
-    for want_pinned in (True, False):
-        for i in passed:
-            c = candidates[i]
-            if bool(c.pinned) != want_pinned:
-                continue
-            if c.source is None:
-                kept.add(i)
-            elif used.get(c.source, 0) < cap:
-                used[c.source] = used.get(c.source, 0) + 1
-                kept.add(i)
-            else:
-                removed_by[i] = Violation.MAX_ITEMS_PER_SOURCE
-    return [i for i in passed if i in kept], removed_by
+    # Pinned candidates claim their source's slots first, in retrieval order.
+    for i in [i for i in passed if pinned[i]] + [i for i in passed if not pinned[i]]:
+        source = sources[i]
+        if source is None:
+            continue
+        count = used.get(source, 0)
+        if count < cap:
+            used[source] = count + 1
+        else:
+            removed_by[i] = Violation.MAX_ITEMS_PER_SOURCE
+    return [i for i in passed if i not in removed_by], removed_by
 
 
 def _place(
-    proposal: list[int],
+    ranking_from_policy: Sequence[int],
     allowed: list[int],
     pinned_at: dict[int, int],
     lift: int | None,
@@ -212,9 +228,11 @@ def _place(
     """Fill slots 0..k-1: pinned items at their slot, else the policy's best eligible item.
 
     A non-pinned item at retrieval position r may take slot p once p >= r - lift. Items become
-    eligible in retrieval order; a heap keyed by policy preference picks among them.
+    eligible in retrieval order; a heap keyed by the policy's rank picks among them.
     """
-    preference = {i: p for p, i in enumerate(proposal)}
+    policy_rank = [0] * len(ranking_from_policy)
+    for rank, i in enumerate(ranking_from_policy):
+        policy_rank[i] = rank
     reach = len(allowed) if lift is None else lift
     pinned = set(pinned_at.values())
     eligible: list[tuple[int, int]] = []
@@ -228,7 +246,7 @@ def _place(
         while released < len(allowed) and released <= slot + reach:
             i = allowed[released]
             if i not in pinned:
-                heapq.heappush(eligible, (preference[i], i))
+                heapq.heappush(eligible, (policy_rank[i], i))
             released += 1
         out.append(heapq.heappop(eligible)[1])
     return tuple(out)
