@@ -26,10 +26,12 @@ class Access:
     table: Level = Level.READ
     artifacts: Level = Level.NONE
     interactions: Level = Level.NONE
-    cursor_secret: bool = False
-    """Signs and verifies pagination cursors (routes that list)."""
+    signing_secret: bool = False
+    """Signs or verifies pagination cursors (routes that list) or decision ids (rank,
+    feedback) with the HMAC secret; without it each container would sign with its own key."""
     log_stream: bool = False
-    """Puts decision/feedback records on the Firehose stream."""
+    """Puts decision/feedback records on the Firehose stream (and dead-letters what the stream
+    refuses into the interaction bucket's dead-letter prefix)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class FunctionSpec:
 
 READ = Access(table=Level.READ)
 WRITE = Access(table=Level.WRITE)
-LISTING = Access(table=Level.READ, cursor_secret=True)
+LISTING = Access(table=Level.READ, signing_secret=True)
 
 ROUTE_ACCESS: dict[str, Access] = {
     "health": Access(table=Level.NONE),
@@ -56,6 +58,13 @@ ROUTE_ACCESS: dict[str, Access] = {
     "promote_policy": WRITE,
     "rollback_policy": WRITE,
     "list_audit": LISTING,
+    "get_constraints": READ,
+    "put_constraints": WRITE,
+    "rank": Access(
+        table=Level.READ, artifacts=Level.READ, signing_secret=True, log_stream=True
+    ),
+    # Writes: Powertools idempotency records make repeated feedback a no-op.
+    "feedback": Access(table=Level.WRITE, signing_secret=True, log_stream=True),
 }
 
 AUTHORIZER = FunctionSpec(

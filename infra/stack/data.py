@@ -1,4 +1,4 @@
-"""Registry tables, artifact and interaction buckets, and the cursor-signing secret.
+"""Registry tables, artifact and interaction buckets, and the signing secret.
 
 Tables and buckets are created from `policyhub.resources` (the same specs the local embedded
 stack uses), so key design and environment variable names cannot drift.
@@ -69,21 +69,21 @@ class DataStore(Construct):
         self.artifact_bucket = self.buckets[ARTIFACT_BUCKET.env_var]
         self.interaction_bucket = self.buckets[INTERACTION_BUCKET.env_var]
 
-        self.cursor_secret = secretsmanager.Secret(
+        self.signing_secret = secretsmanager.Secret(
             self,
-            "CursorSigningSecret",
-            description="HMAC key that signs pagination cursors (opaque and tamper-proof).",
+            "SigningSecret",
+            description="HMAC key that signs pagination cursors and decision ids.",
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=64, exclude_punctuation=True
             ),
             removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(
-            self.cursor_secret,
+            self.signing_secret,
             "AwsSolutions-SMG4",
-            "Cursor signing key: rotating it only invalidates outstanding page cursors (clients "
-            "restart the listing). Rotate by hand with `aws secretsmanager put-secret-value`; "
-            "a rotation Lambda would add code and a role for no security gain.",
+            "HMAC key of cursors and decision ids: an automatic rotation would make feedback on "
+            "every decision issued before it a 404 and break open listings. Rotate by hand in a "
+            "quiet window with `aws secretsmanager put-secret-value` (decision 057).",
         )
 
     def _table(self, spec: TableSpec) -> dynamodb.Table:

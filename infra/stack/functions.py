@@ -15,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
 from policyhub.resources import TABLES, GlobalIndex
 
 from .catalog import Access, FunctionSpec, Level
@@ -167,8 +168,8 @@ class ServingFunctions(Construct):
             env[env_var] = bucket.bucket_name
         if access.artifacts is not Level.NONE:
             env[MAX_ARTIFACT_BYTES_ENV] = str(MAX_ARTIFACT_BYTES)
-        if access.cursor_secret:
-            env[CURSOR_SECRET_ENV] = self._dest.data.cursor_secret.secret_arn
+        if access.signing_secret:
+            env[CURSOR_SECRET_ENV] = self._dest.data.signing_secret.secret_arn
         if access.log_stream:
             env[LOG_STREAM_ENV] = self._dest.log_stream_name
         return env
@@ -205,11 +206,11 @@ class ServingFunctions(Construct):
                 "limited to this one bucket of the stack.",
                 finding=f"Resource::<{logical_id(bucket)}.Arn>/*",
             )
-        if access.cursor_secret:
+        if access.signing_secret:
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue"],
-                    resources=[data.cursor_secret.secret_arn],
+                    resources=[data.signing_secret.secret_arn],
                 )
             )
         if access.log_stream:
@@ -218,6 +219,21 @@ class ServingFunctions(Construct):
                     actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
                     resources=[self._dest.log_stream_arn],
                 )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["s3:PutObject"],
+                    resources=[data.interaction_bucket.arn_for_objects(f"{DEAD_LETTER_PREFIX}/*")],
+                )
+            )
+            acknowledge(
+                role,
+                "AwsSolutions-IAM5",
+                "Records Firehose refuses are written once each under a new key in the "
+                "dead-letter prefix of the interaction bucket; nothing else is writable.",
+                finding=(
+                    f"Resource::<{logical_id(data.interaction_bucket)}.Arn>/{DEAD_LETTER_PREFIX}/*"
+                ),
             )
 
 

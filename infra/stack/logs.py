@@ -1,8 +1,9 @@
 """Decision and feedback logs: a Firehose stream into the interaction bucket.
 
-Records are the JSON objects of the shared data contract (one per PutRecord). Firehose
-partitions them by the record's own fields (type, tenant, agent, date of `at`), appends a
-newline so each S3 object is JSON Lines, and gzips the object. See decision 053.
+Records are the JSON lines of the shared data contract (one per PutRecord, newline included,
+see `policyhub.adapters.interaction_logs`). Firehose partitions them by the record's own
+tenant, agent and date of `at` into the same layout the local stack writes and the readers
+list, uncompressed. See decision 053.
 """
 
 from __future__ import annotations
@@ -13,21 +14,29 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
+from policyhub.adapters.interaction_logs import PREFIX as LOG_PREFIX
 
 from .nag import acknowledge, logical_id
 
 LOG_STREAM_ENV = "POLICYHUB_LOG_STREAM"
 
-PARTITION_QUERY = (
-    "{type: .type, tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10]}"
+PARTITION_QUERY = "{tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10]}"
+
+
+def firehose_prefix(tenant_id: str, agent_type: str, date: str) -> str:
+    """The S3 prefix of `interaction_logs.partition()`, with Firehose placeholders in it."""
+    return f"{LOG_PREFIX}/tenant={tenant_id}/agent={agent_type}/date={date}/"
+
+
+PREFIX = firehose_prefix(
+    "!{partitionKeyFromQuery:tenant_id}",
+    "!{partitionKeyFromQuery:agent_type}",
+    "!{partitionKeyFromQuery:date}",
 )
-PREFIX = (
-    "!{partitionKeyFromQuery:type}/"
-    "tenant_id=!{partitionKeyFromQuery:tenant_id}/"
-    "agent_type=!{partitionKeyFromQuery:agent_type}/"
-    "date=!{partitionKeyFromQuery:date}/"
+ERROR_PREFIX = (
+    f"{DEAD_LETTER_PREFIX}/firehose/!{{firehose:error-output-type}}/!{{timestamp:yyyy-MM-dd}}/"
 )
-ERROR_PREFIX = "errors/!{firehose:error-output-type}/!{timestamp:yyyy-MM-dd}/"
 
 
 class InteractionLogStream(Construct):
@@ -101,7 +110,8 @@ class InteractionLogStream(Construct):
                 role_arn=role.role_arn,
                 prefix=PREFIX,
                 error_output_prefix=ERROR_PREFIX,
-                compression_format="GZIP",
+                # The readers (training, compare) read plain JSON lines.
+                compression_format="UNCOMPRESSED",
                 # Dynamic partitioning needs a buffer of at least 64 MiB.
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     interval_in_seconds=300, size_in_m_bs=64
@@ -121,10 +131,6 @@ class InteractionLogStream(Construct):
                                 _param("MetadataExtractionQuery", PARTITION_QUERY),
                                 _param("JsonParsingEngine", "JQ-1.6"),
                             ],
-                        ),
-                        firehose.CfnDeliveryStream.ProcessorProperty(
-                            type="AppendDelimiterToRecord",
-                            parameters=[_param("Delimiter", "\\n")],
                         ),
                     ],
                 ),

@@ -73,7 +73,7 @@ class PolicyHubStack(Stack):
         CfnOutput(
             self,
             output_key(CURSOR_SECRET_ENV),
-            value=self.data.cursor_secret.secret_arn,
+            value=self.data.signing_secret.secret_arn,
             description=CURSOR_SECRET_ENV,
         )
         CfnOutput(

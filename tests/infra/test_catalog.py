@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from policyhub.adapters.interaction_logs import partition
 from policyhub.api.routes import ROUTES, Route
 
 from infra.stack.catalog import (
@@ -15,6 +18,7 @@ from infra.stack.catalog import (
 )
 from infra.stack.config import REPO_ROOT, StackConfig
 from infra.stack.functions import retention_days
+from infra.stack.logs import firehose_prefix
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -82,6 +86,13 @@ def test_context_given_on_the_command_line_as_text_is_parsed() -> None:
     config = StackConfig.from_context(Scope())  # type: ignore[arg-type]
     assert config.dashboard_agents == ("memory_manager", "search_agent")
     assert config.log_retention_days == 90
+
+
+def test_firehose_writes_the_layout_the_log_readers_list() -> None:
+    at = datetime(2026, 11, 26, 13, 5, tzinfo=UTC)
+    assert firehose_prefix("acme", "memory_manager", "2026-11-26") == partition(
+        "acme", "memory_manager", at
+    )
 
 
 def test_log_retention_must_be_a_value_cloudwatch_offers() -> None:
