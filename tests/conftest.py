@@ -27,8 +27,8 @@ def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         container.reset()
         create_all()
         yield
+        container.reset()
     aws.reset_clients()
-    container.reset()
 
 
 @pytest.fixture

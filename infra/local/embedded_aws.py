@@ -26,6 +26,7 @@ def aws_environment(endpoint: str) -> dict[str, str]:
         "POWERTOOLS_METRICS_NAMESPACE": "PolicyHub",
         "POWERTOOLS_SERVICE_NAME": "policyhub",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
     }
 

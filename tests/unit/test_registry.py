@@ -143,7 +143,7 @@ def test_a_stale_transition_is_refused_as_concurrent_change(
                 "acme",
                 AGENT,
                 stale.revision,
-                stale.with_production(v2, stale.promoted_at or datetime.now(UTC)),
+                stale.with_production(registry.version("acme", AGENT, v2), datetime.now(UTC)),
             )
         )
     assert err.value.code == "concurrent_change"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from policyhub.domain.audit import AuditEvent
+from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.keys import ApiKey
+from policyhub.domain.routing import ServingView
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
 
@@ -49,6 +51,14 @@ class PolicyStore(Protocol):
         self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
     ) -> Page[AuditEvent]: ...
 
+    def get_serving_view(self, tenant_id: str, agent_type: str) -> ServingView: ...
+
+    def get_constraints(self, tenant_id: str, agent_type: str) -> Constraints: ...
+
+    def put_constraints(
+        self, tenant_id: str, agent_type: str, constraints: Constraints, audit: AuditEvent
+    ) -> None: ...
+
 
 class KeyStore(Protocol):
     def put_key(self, tenant_id: str, key: ApiKey, audit: AuditEvent) -> None: ...
@@ -70,3 +80,40 @@ class ArtifactStore(Protocol):
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class LogSink(Protocol):
+    """Durable delivery of decision and feedback records (Firehose in AWS)."""
+
+    def put(self, record: dict[str, Any]) -> None:
+        """Hand one record over; never raises: failures are retried, then dead-lettered."""
+        ...
+
+
+class InteractionLog(Protocol):
+    def read(
+        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+class ServingMetrics(Protocol):
+    def decision(
+        self,
+        agent_type: str,
+        variant: str,
+        rollout_id: str | None,
+        experiment_id: str | None,
+        latency_ms: float,
+        error: bool,
+        violations: int,
+    ) -> None: ...
+
+    def feedback(
+        self, agent_type: str, variant: str, rollout_id: str | None, success: bool | None
+    ) -> None: ...
+
+
+class Once(Protocol):
+    def run_once(self, key: str, action: Callable[[], None]) -> None:
+        """Run `action` the first time `key` is seen; later calls with the key do nothing."""
+        ...

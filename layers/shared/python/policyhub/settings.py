@@ -22,6 +22,8 @@ class Settings:
     max_artifact_bytes: int
     cursor_secret: str | None
     cursor_secret_arn: str | None
+    log_stream: str | None
+    pointer_ttl_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -33,6 +35,8 @@ class Settings:
             max_artifact_bytes=int(env.get("POLICYHUB_MAX_ARTIFACT_BYTES", str(5 * MIB))),
             cursor_secret=env.get("POLICYHUB_CURSOR_SECRET"),
             cursor_secret_arn=env.get("POLICYHUB_CURSOR_SECRET_ARN"),
+            log_stream=env.get("POLICYHUB_LOG_STREAM"),
+            pointer_ttl_seconds=float(env.get("POLICYHUB_POINTER_TTL_SECONDS", "2")),
         )
 
 

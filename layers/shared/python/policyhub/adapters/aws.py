@@ -32,6 +32,10 @@ def s3() -> S3Client:
     return client
 
 
+def client(service: str) -> Any:
+    return _client(service)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints between cases)."""
     _client.cache_clear()

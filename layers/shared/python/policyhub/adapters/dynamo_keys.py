@@ -7,6 +7,7 @@ from datetime import datetime
 from policyhub.domain.versions import SemVer
 
 DEPLOYMENT_SK = "DEPLOYMENT"
+CONSTRAINTS_SK = "CONSTRAINTS"
 VERSION_PREFIX = "VERSION#"
 KEY_SK = "KEY"
 

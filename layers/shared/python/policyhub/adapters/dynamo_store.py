@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from policyhub.adapters import aws
 from policyhub.adapters.dynamo_keys import (
+    CONSTRAINTS_SK,
     DEPLOYMENT_SK,
     KEY_SK,
     VERSION_PREFIX,
@@ -26,9 +27,11 @@ from policyhub.adapters.dynamo_keys import (
     version_sk,
 )
 from policyhub.domain.audit import AuditEvent
+from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.keys import ApiKey
+from policyhub.domain.routing import ServingView
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
 from policyhub.ports import Page, PageKey
@@ -158,6 +161,54 @@ class DynamoStore:
             limit=limit,
             start=start,
             load=lambda i: _load(AuditEvent, i),
+        )
+
+    # ---- the rank path's view, in one round trip ---------------------------------------
+    def get_serving_view(self, tenant_id: str, agent_type: str) -> ServingView:
+        pk = _s(agent_pk(tenant_id, agent_type))
+        out = aws.dynamodb().batch_get_item(
+            RequestItems={
+                self._table: {
+                    "Keys": [
+                        {"pk": pk, "sk": _s(DEPLOYMENT_SK)},
+                        {"pk": pk, "sk": _s(CONSTRAINTS_SK)},
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+        )
+        items = {i["sk"]["S"]: i for i in out.get("Responses", {}).get(self._table, [])}
+        view = ServingView()
+        if DEPLOYMENT_SK in items:
+            d = _load(Deployment, items[DEPLOYMENT_SK])
+            view = ServingView(
+                production=d.production, rollout=d.rollout_route, experiment=d.experiment_route
+            )
+        if CONSTRAINTS_SK in items:
+            view.constraints = _load(Constraints, items[CONSTRAINTS_SK])
+        return view
+
+    def get_constraints(self, tenant_id: str, agent_type: str) -> Constraints:
+        item = self._get(agent_pk(tenant_id, agent_type), CONSTRAINTS_SK)
+        return Constraints() if item is None else _load(Constraints, item)
+
+    def put_constraints(
+        self, tenant_id: str, agent_type: str, constraints: Constraints, audit: AuditEvent
+    ) -> None:
+        aws.dynamodb().transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": _s(agent_pk(tenant_id, agent_type)),
+                            "sk": _s(CONSTRAINTS_SK),
+                            "doc": _doc(constraints),
+                        },
+                    }
+                },
+                {"Put": {"TableName": self._table, "Item": self._audit_item(tenant_id, audit)}},
+            ]
         )
 
     # ---- the one write path for registry state ---------------------------------------

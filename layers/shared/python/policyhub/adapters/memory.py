@@ -9,9 +9,11 @@ from policyhub.adapters.dynamo_keys import audit_sk, version_sk
 from policyhub.adapters.dynamo_store import concurrent_change
 from policyhub.adapters.s3_artifacts import verify_artifact
 from policyhub.domain.audit import AuditEvent
+from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.keys import ApiKey
+from policyhub.domain.routing import ServingView
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
 from policyhub.ports import Page, PageKey
@@ -26,6 +28,7 @@ class MemoryStore:
         self.versions: dict[_Agent, dict[str, PolicyVersion]] = {}
         self.audit: dict[str, list[AuditEvent]] = {}
         self.keys: dict[str, tuple[str, ApiKey]] = {}
+        self.constraints: dict[_Agent, Constraints] = {}
 
     def get_deployment(self, tenant_id: str, agent_type: str) -> Deployment | None:
         return self.deployments.get((tenant_id, agent_type))
@@ -68,6 +71,25 @@ class MemoryStore:
         return Page(
             page, {"pk": "-", "sk": audit_sk(last.at, last.event_id)} if more and last else None
         )
+
+    def get_serving_view(self, tenant_id: str, agent_type: str) -> ServingView:
+        d = self.deployments.get((tenant_id, agent_type))
+        return ServingView(
+            production=d.production if d else None,
+            rollout=d.rollout_route if d else None,
+            experiment=d.experiment_route if d else None,
+            constraints=self.get_constraints(tenant_id, agent_type),
+        )
+
+    def get_constraints(self, tenant_id: str, agent_type: str) -> Constraints:
+        return self.constraints.get((tenant_id, agent_type), Constraints())
+
+    def put_constraints(
+        self, tenant_id: str, agent_type: str, constraints: Constraints, audit: AuditEvent
+    ) -> None:
+        with self._lock:
+            self.constraints[(tenant_id, agent_type)] = constraints
+            self.audit.setdefault(tenant_id, []).append(audit)
 
     def commit(self, transition: Transition) -> None:
         t = transition

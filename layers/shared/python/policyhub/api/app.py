@@ -21,6 +21,7 @@ from policyhub.api.errors import JSON, envelope, from_validation_errors, proxy_e
 from policyhub.api.routes import ROUTES, ROUTES_BY_NAME, Route
 from policyhub.domain.access import Principal
 from policyhub.domain.errors import PolicyHubError
+from policyhub.invocation import lambda_context
 
 logger = Logger(service="policyhub")
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -114,6 +115,7 @@ def lambda_handler(route_name: str) -> LambdaHandler:
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
         event.setdefault("requestContext", {})["requestId"] = request_id
         set_principal(None)
+        lambda_context.set(context)
         refused = _guard(route, event, request_id)
         if refused is not None:
             return proxy_error(refused, request_id)

@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
-import secrets
-from functools import cache
 from typing import Any
 
 from policyhub.domain.errors import PolicyHubError
 from policyhub.ports import PageKey
-from policyhub.settings import settings
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@cache
-def _secret() -> bytes:
-    s = settings()
-    if s.cursor_secret:
-        return s.cursor_secret.encode()
-    if s.cursor_secret_arn:
-        from aws_lambda_powertools.utilities import parameters
-
-        return str(parameters.get_secret(s.cursor_secret_arn, max_age=3600)).encode()
-    # No configured secret (a single-process tool): cursors are valid for this process only.
-    return secrets.token_bytes(32)
-
-
-def _sign(payload: bytes) -> str:
-    return _b64(hmac.new(_secret(), payload, hashlib.sha256).digest()[:20])
+from policyhub.signing import b64, sign, unb64, verify
 
 
 def encode_cursor(kind: str, tenant_id: str, scope: dict[str, Any], key: PageKey) -> str:
     payload = json.dumps(
         {"k": kind, "t": tenant_id, "s": scope, "p": key}, separators=(",", ":"), sort_keys=True
     ).encode()
-    return f"{_b64(payload)}.{_sign(payload)}"
+    return f"{b64(payload)}.{sign('cursor', payload)}"
 
 
 def decode_cursor(cursor: str, kind: str, tenant_id: str, scope: dict[str, Any]) -> PageKey:
@@ -54,8 +24,8 @@ def decode_cursor(cursor: str, kind: str, tenant_id: str, scope: dict[str, Any])
     )
     try:
         body, _, sig = cursor.partition(".")
-        payload = _unb64(body)
-        if not hmac.compare_digest(_sign(payload), sig):
+        payload = unb64(body)
+        if not verify("cursor", payload, sig):
             raise bad
         data = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from policyhub.domain.versions import FeatureSchema
+from policyhub.domain.routing import ExperimentRoute, RolloutRoute, ServedPolicy
+from policyhub.domain.versions import FeatureSchema, PolicyVersion
 
 PREVIOUS_KEPT = 10
 """How many earlier production versions the pointer lists (every `retired` one stays valid)."""
@@ -23,6 +24,8 @@ class Deployment(BaseModel):
     agent_type: str
     revision: int = 0
     production_version: str | None = None
+    production: ServedPolicy | None = None
+    """The production version's artifact and schema, copied here for the rank path."""
     promoted_at: datetime | None = None
     previous: list[PreviousVersion] = Field(default_factory=list)
     latest_version: str | None = None
@@ -30,9 +33,12 @@ class Deployment(BaseModel):
     total_versions: int = 0
     active_rollout_id: str | None = None
     active_experiment_id: str | None = None
+    rollout_route: RolloutRoute | None = None
+    experiment_route: ExperimentRoute | None = None
 
-    def with_production(self, version: str, promoted_at: datetime) -> Deployment:
-        """Move production to `version`; the old production heads the rollback list."""
+    def with_production(self, target: PolicyVersion, promoted_at: datetime) -> Deployment:
+        """Move production to `target`; the old production heads the rollback list."""
+        version = target.version
         previous = [p for p in self.previous if p.version != version]
         if self.production_version is not None:
             previous.insert(
@@ -41,6 +47,7 @@ class Deployment(BaseModel):
         return self.model_copy(
             update={
                 "production_version": version,
+                "production": ServedPolicy.of(target),
                 "promoted_at": promoted_at,
                 "previous": previous[:PREVIOUS_KEPT],
                 "revision": self.revision + 1,

@@ -254,7 +254,7 @@ class Registry:
                     PolicyStatus.PRODUCTION,
                 )
             )
-        deployment = current.with_production(target.version, now)
+        deployment = current.with_production(target, now)
         audit = self._event(
             principal,
             action,

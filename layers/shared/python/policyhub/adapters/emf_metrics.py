@@ -1,0 +1,58 @@
+"""Serving metrics as CloudWatch EMF through Powertools Metrics.
+
+Dimension sets: [agent_type, variant] and, during a rollout or experiment, [rollout_id,
+variant]. Names: Requests, Errors, Latency (ms), ConstraintViolations, Successes, Failures.
+One EMF document per dimension set per call; POWERTOOLS_METRICS_DISABLED silences them.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+NAMESPACE = "PolicyHub"
+
+
+def _flush(dims: dict[str, str], values: list[tuple[str, MetricUnit, float]]) -> None:
+    m = EphemeralMetrics(namespace=NAMESPACE)
+    for k, v in dims.items():
+        m.add_dimension(k, v)
+    for name, unit, value in values:
+        m.add_metric(name=name, unit=unit, value=value)
+    m.flush_metrics()
+
+
+def _dimension_sets(agent_type: str, variant: str, scope: str | None) -> list[dict[str, str]]:
+    sets = [{"agent_type": agent_type, "variant": variant}]
+    if scope:
+        sets.append({"rollout_id": scope, "variant": variant})
+    return sets
+
+
+class EmfServingMetrics:
+    def decision(
+        self,
+        agent_type: str,
+        variant: str,
+        rollout_id: str | None,
+        experiment_id: str | None,
+        latency_ms: float,
+        error: bool,
+        violations: int,
+    ) -> None:
+        values = [
+            ("Requests", MetricUnit.Count, 1.0),
+            ("Latency", MetricUnit.Milliseconds, latency_ms),
+            ("Errors", MetricUnit.Count, float(error)),
+            ("ConstraintViolations", MetricUnit.Count, float(violations)),
+        ]
+        for dims in _dimension_sets(agent_type, variant, rollout_id or experiment_id):
+            _flush(dims, values)
+
+    def feedback(
+        self, agent_type: str, variant: str, rollout_id: str | None, success: bool | None
+    ) -> None:
+        if success is None:
+            return
+        name = "Successes" if success else "Failures"
+        for dims in _dimension_sets(agent_type, variant, rollout_id):
+            _flush(dims, [(name, MetricUnit.Count, 1.0)])

@@ -1,0 +1,193 @@
+"""Decision and feedback logs: JSON lines in S3, partitioned by tenant, agent and date.
+
+In AWS a Kinesis Data Firehose stream writes them (one PutRecord per event, Firehose batches
+and partitions). The local stack's equivalent batches in-process and writes the same layout
+straight to S3. Either way an event that cannot be delivered after retries goes to the
+dead-letter prefix, and if even that fails it is written to the error log in full: no event is
+dropped silently (docs/decisions/008-interaction-logs.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from policyhub.adapters import aws
+
+logger = logging.getLogger("policyhub.logs")
+PREFIX = "interactions"
+DEAD_LETTER_PREFIX = "dead-letter"
+ATTEMPTS = 3
+
+
+def partition(tenant_id: str, agent_type: str, at: datetime) -> str:
+    return f"{PREFIX}/tenant={tenant_id}/agent={agent_type}/date={at:%Y-%m-%d}/"
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+
+@dataclass
+class SinkStats:
+    delivered: int = 0
+    retries: int = 0
+    dead_lettered: int = 0
+    lost: int = 0
+    """Delivered neither to the logs nor to the dead-letter prefix (then in the error log)."""
+
+
+def _retrying(action: Callable[[], None], stats: SinkStats) -> bool:
+    for attempt in range(ATTEMPTS):
+        try:
+            action()
+            return True
+        except Exception:
+            if attempt < ATTEMPTS - 1:
+                stats.retries += 1
+                time.sleep(0.05 * 2**attempt)
+    return False
+
+
+class _DeadLetter:
+    def __init__(self, bucket: str, stats: SinkStats) -> None:
+        self._bucket, self._stats = bucket, stats
+
+    def __call__(self, records: list[dict[str, Any]]) -> None:
+        body = b"".join(_line(r) for r in records)
+        key = f"{DEAD_LETTER_PREFIX}/{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4().hex}.jsonl"
+
+        def write() -> None:
+            aws.s3().put_object(Bucket=self._bucket, Key=key, Body=body)
+
+        if _retrying(write, self._stats):
+            self._stats.dead_lettered += len(records)
+            logger.warning(
+                "interaction log delivery failed; %d records dead-lettered to %s", len(records), key
+            )
+            return
+        self._stats.lost += len(records)
+        for r in records:
+            logger.error("interaction record not delivered: %s", json.dumps(r))
+
+
+class FirehoseSink:
+    """AWS: one PutRecord per event — the rank path's one network round trip for logging."""
+
+    def __init__(self, stream: str, bucket: str) -> None:
+        self._stream = stream
+        self.stats = SinkStats()
+        self._dead_letter = _DeadLetter(bucket, self.stats)
+
+    def put(self, record: dict[str, Any]) -> None:
+        data = _line(record)
+
+        def send() -> None:
+            aws.client("firehose").put_record(
+                DeliveryStreamName=self._stream, Record={"Data": data}
+            )
+
+        if _retrying(send, self.stats):
+            self.stats.delivered += 1
+        else:
+            self._dead_letter([record])
+
+
+class BatchingS3Sink:
+    """Local stack: buffers events and writes one JSON-lines object per partition and flush."""
+
+    def __init__(self, bucket: str, flush_seconds: float = 0.5, max_records: int = 2000) -> None:
+        self._bucket = bucket
+        self._flush_seconds = flush_seconds
+        self._max_records = max_records
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self.stats = SinkStats()
+        self._dead_letter = _DeadLetter(bucket, self.stats)
+        self._thread = threading.Thread(target=self._run, daemon=True, name="log-flusher")
+        self._thread.start()
+
+    def put(self, record: dict[str, Any]) -> None:
+        with self._lock:
+            self._buffer.append(record)
+            full = len(self._buffer) >= self._max_records
+        if full:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self._flush_seconds)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        with self._flush_lock:
+            with self._lock:
+                pending, self._buffer = self._buffer, []
+            groups: dict[str, list[dict[str, Any]]] = {}
+            for r in pending:
+                at = datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
+                groups.setdefault(partition(r["tenant_id"], r["agent_type"], at), []).append(r)
+            for prefix, records in groups.items():
+                key = f"{prefix}{time.time_ns() // 1_000_000:013d}-{uuid.uuid4().hex[:12]}.jsonl"
+                body = b"".join(_line(r) for r in records)
+
+                def write(key: str = key, body: bytes = body) -> None:
+                    aws.s3().put_object(Bucket=self._bucket, Key=key, Body=body)
+
+                if _retrying(write, self.stats):
+                    self.stats.delivered += len(records)
+                else:
+                    self._dead_letter(records)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self.flush()
+
+
+class S3InteractionLog:
+    """Reads the records of one agent between two instants (by object time, then record time)."""
+
+    def __init__(self, bucket: str, slack: timedelta = timedelta(minutes=10)) -> None:
+        self._bucket = bucket
+        self._slack = slack
+
+    def read(
+        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+    ) -> Iterator[dict[str, Any]]:
+        day = since.date()
+        while day <= until.date():
+            prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
+            for key in self._keys(prefix, since - self._slack, until + self._slack):
+                body = aws.s3().get_object(Bucket=self._bucket, Key=key)["Body"].read()
+                for line in body.splitlines():
+                    if not line.strip():
+                        continue
+                    record: dict[str, Any] = json.loads(line)
+                    at = datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
+                    if since <= at <= until:
+                        yield record
+            day += timedelta(days=1)
+
+    def _keys(self, prefix: str, start: datetime, end: datetime) -> list[str]:
+        keys: list[tuple[datetime, str]] = []
+        for page in (
+            aws.s3().get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
+        ):
+            for obj in page.get("Contents", []):
+                modified = obj["LastModified"]
+                if start <= modified <= end:
+                    keys.append((modified, obj["Key"]))
+        return [k for _, k in sorted(keys)]

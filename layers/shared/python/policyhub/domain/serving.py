@@ -1,0 +1,80 @@
+"""The rank and feedback contract of API.md."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from policyhub.domain.versions import AGENT_TYPE_PATTERN, DEFAULT_AGENT_TYPE
+
+MAX_CANDIDATES = 1000
+MAX_FEATURES = 4096
+
+
+class Context(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    features: list[float] = Field(max_length=MAX_FEATURES)
+
+
+class Candidate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=256)
+    retrieval_score: float = Field(allow_inf_nan=False)
+    features: list[float] = Field(max_length=MAX_FEATURES)
+    source: str | None = Field(default=None, max_length=256)
+    blocked: bool = False
+    pinned: bool = False
+
+
+class RankRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent_type: str = Field(default=DEFAULT_AGENT_TYPE, pattern=AGENT_TYPE_PATTERN)
+    context: Context
+    candidates: list[Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
+    use_rl_ranking: bool = True
+    routing_key: str | None = Field(default=None, min_length=1, max_length=256)
+    top_k: int | None = Field(default=None, ge=1, le=MAX_CANDIDATES)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> RankRequest:
+        if len({c.id for c in self.candidates}) != len(self.candidates):
+            raise ValueError("candidate ids must be unique")
+        return self
+
+
+class RankedItem(BaseModel):
+    id: str
+    score: float
+    rank: int
+
+
+Variant = Literal["production", "canary", "experiment", "retrieval"]
+
+
+class RankResponse(BaseModel):
+    decision_id: str
+    agent_type: str
+    policy_version: str | None
+    variant: Variant
+    use_rl_ranking: bool
+    ranking: list[RankedItem]
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision_id: str = Field(min_length=1, max_length=512)
+    success: bool | None = None
+    reward: float | None = Field(default=None, ge=0, le=1)
+    clicked_ids: list[str] = Field(default_factory=list, max_length=MAX_CANDIDATES)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> FeedbackRequest:
+        if self.success is None and self.reward is None and not self.clicked_ids:
+            raise ValueError("give at least one of success, reward, clicked_ids")
+        return self
+
+
+class FeedbackAccepted(BaseModel):
+    decision_id: str
+    accepted: bool

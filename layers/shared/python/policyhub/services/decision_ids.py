@@ -1,0 +1,54 @@
+"""Decision ids that prove where they came from.
+
+`<uuid>.<meta>.<mac>`: meta carries the agent, served variant and version and the rollout or
+experiment; the MAC binds all of it to the tenant that asked. Feedback verifies it against the
+caller's tenant, so another tenant's (or a forged) id is simply unknown (404), and feedback can
+be attributed to its variant without a lookup on the rank path
+(docs/decisions/008-interaction-logs.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from policyhub.domain.errors import PolicyHubError
+from policyhub.signing import b64, sign, unb64, verify
+
+PURPOSE = "decision"
+
+
+@dataclass(frozen=True)
+class DecisionRef:
+    uuid: str
+    agent_type: str
+    variant: str
+    policy_version: str | None
+    rollout_id: str | None
+    experiment_id: str | None
+
+
+def _payload(tenant_id: str, uuid: str, meta: str) -> bytes:
+    return f"{tenant_id}\x00{uuid}\x00{meta}".encode()
+
+
+def issue(tenant_id: str, ref: DecisionRef) -> str:
+    fields = asdict(ref)
+    fields.pop("uuid")
+    meta = b64(json.dumps(list(fields.values()), separators=(",", ":")).encode())
+    return f"{ref.uuid}.{meta}.{sign(PURPOSE, _payload(tenant_id, ref.uuid, meta), 16)}"
+
+
+def resolve(tenant_id: str, decision_id: str) -> DecisionRef:
+    unknown = PolicyHubError("decision_not_found", "no such decision for this tenant")
+    parts = decision_id.split(".")
+    if len(parts) != 3 or len(decision_id) > 512:
+        raise unknown
+    uuid, meta, mac = parts
+    if not verify(PURPOSE, _payload(tenant_id, uuid, meta), mac, 16):
+        raise unknown
+    try:
+        agent, variant, version, rollout, experiment = json.loads(unb64(meta))
+    except ValueError as exc:
+        raise unknown from exc
+    return DecisionRef(uuid, agent, variant, version, rollout, experiment)
