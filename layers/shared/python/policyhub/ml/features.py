@@ -97,7 +97,7 @@ def check_dimensions(
 def assemble_features(
     context: Sequence[float],
     item_features: Sequence[Sequence[float]],
-    retrieval_scores: Sequence[float],
+    retrieval_scores: Sequence[float] | Matrix,
     schema: FeatureDims,
 ) -> Matrix:
     """The [N, D] float32 matrix for N candidates, validated against `schema`.
