@@ -1,0 +1,188 @@
+from typing import Any
+
+import numpy as np
+import pytest
+from policyhub.ml.dataset import (
+    DatasetError,
+    LoggedDataset,
+    feedback_reward,
+    holdout_mask,
+    join_logs,
+    split_holdout,
+)
+
+
+def decision(
+    decision_id: str,
+    n_candidates: int = 2,
+    chosen: int = 0,
+    context: list[float] | None = None,
+    item_dim: int = 2,
+    propensity: float = 0.5,
+) -> dict[str, Any]:
+    candidates = [
+        {
+            "id": f"c{j}",
+            "retrieval_score": 0.1 * (j + 1),
+            "features": [float(j)] * item_dim,
+        }
+        for j in range(n_candidates)
+    ]
+    return {
+        "type": "decision",
+        "tenant_id": "t",
+        "agent_type": "memory_manager",
+        "decision_id": decision_id,
+        "at": "2026-11-01T00:00:00Z",
+        "policy_version": None,
+        "variant": "retrieval",
+        "rollout_id": None,
+        "experiment_id": None,
+        "context": context if context is not None else [1.0, 2.0],
+        "candidates": candidates,
+        "ranking": [c["id"] for c in candidates],
+        "chosen_id": f"c{chosen}",
+        "propensity": propensity,
+        "exploration": {"epsilon": 0.1, "temperature": 0.5},
+        "latency_ms": 1.0,
+        "shadow": None,
+    }
+
+
+def feedback(decision_id: str, **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "type": "feedback",
+        "tenant_id": "t",
+        "agent_type": "memory_manager",
+        "decision_id": decision_id,
+        "at": "2026-11-01T00:00:01Z",
+        "success": None,
+        "reward": None,
+        "clicked_ids": [],
+    }
+    base.update(fields)
+    return base
+
+
+def test_reward_prefers_reward_then_success_then_clicks() -> None:
+    assert feedback_reward(feedback("d", reward=0.3, success=True), "c0") == 0.3
+    assert feedback_reward(feedback("d", success=False, clicked_ids=["c0"]), "c0") == 0.0
+    assert feedback_reward(feedback("d", success=True), "c0") == 1.0
+    assert feedback_reward(feedback("d", clicked_ids=["c1", "c0"]), "c0") == 1.0
+    assert feedback_reward(feedback("d", clicked_ids=["c1"]), "c0") == 0.0
+    assert feedback_reward(feedback("d", reward=1.5), "c0") is None
+
+
+def test_join_flattens_candidates_with_offsets_chosen_index_and_reward() -> None:
+    decisions = [
+        decision("a", n_candidates=2, chosen=1, propensity=0.4),
+        decision("b", n_candidates=3, chosen=2, context=[5.0, 6.0], propensity=0.2),
+    ]
+    fb = [feedback("b", reward=0.25), feedback("a", success=True)]
+    data, report = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    assert data.decision_ids == ("a", "b")
+    assert data.offsets.tolist() == [0, 2, 5]
+    assert data.chosen.tolist() == [1, 2]
+    assert data.chosen_rows.tolist() == [1, 4]
+    assert data.propensity.tolist() == [0.4, 0.2]
+    assert data.reward.tolist() == [1.0, 0.25]
+    assert data.features.dtype == np.float32
+    np.testing.assert_allclose(data.features[4], [5.0, 6.0, 2.0, 2.0, 0.3], rtol=1e-6)
+    np.testing.assert_allclose(data.features[0], [1.0, 2.0, 0.0, 0.0, 0.1], rtol=1e-6)
+    assert report.joined == 2
+
+
+def test_decisions_without_feedback_are_left_out_and_counted() -> None:
+    data, report = join_logs(
+        [decision("a"), decision("b")], [feedback("b", success=False)], context_dim=2, item_dim=2
+    )
+    assert data.decision_ids == ("b",)
+    assert report.without_feedback == 1
+
+
+def test_first_feedback_for_a_decision_wins() -> None:
+    fb = [feedback("a", success=True), feedback("a", success=False)]
+    data, report = join_logs([decision("a")], fb, context_dim=2, item_dim=2)
+    assert data.reward.tolist() == [1.0]
+    assert report.duplicate_feedback == 1
+
+
+def test_records_with_wrong_dimensions_are_skipped_with_a_reason() -> None:
+    decisions = [
+        decision("ok"),
+        decision("short-context", context=[1.0]),
+        decision("wide-items", item_dim=3),
+        {**decision("ghost"), "chosen_id": "missing"},
+        decision("zero-propensity", propensity=0.0),
+    ]
+    fb = [feedback(d["decision_id"], success=True) for d in decisions]
+    data, report = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    assert data.decision_ids == ("ok",)
+    assert report.skipped == {
+        "context_dim_mismatch": 1,
+        "item_dim_mismatch": 1,
+        "chosen_not_a_candidate": 1,
+        "bad_propensity": 1,
+    }
+
+
+def test_strict_join_raises_on_the_first_invalid_record() -> None:
+    with pytest.raises(DatasetError, match="context_dim_mismatch"):
+        join_logs(
+            [decision("x", context=[1.0, 2.0, 3.0])],
+            [feedback("x", success=True)],
+            context_dim=2,
+            item_dim=2,
+            on_invalid="raise",
+        )
+
+
+def test_empty_logs_give_an_empty_dataset() -> None:
+    data, _ = join_logs([], [], context_dim=3, item_dim=4)
+    assert data.n_decisions == 0
+    assert data.features.shape == (0, 8)
+
+
+def test_dataset_rejects_inconsistent_arrays() -> None:
+    with pytest.raises(DatasetError, match="chosen index"):
+        LoggedDataset(
+            decision_ids=("a",),
+            features=np.zeros((2, 3), np.float32),
+            offsets=np.array([0, 2]),
+            chosen=np.array([2]),
+            propensity=np.array([0.5]),
+            reward=np.array([1.0]),
+            context_dim=1,
+            item_dim=1,
+        )
+
+
+def test_subset_keeps_each_decisions_own_rows() -> None:
+    decisions = [decision(f"d{i}", n_candidates=i + 1, context=[i, i]) for i in range(4)]
+    fb = [feedback(f"d{i}", reward=i / 4) for i in range(4)]
+    data, _ = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    part = data.subset([3, 1])
+    assert part.decision_ids == ("d3", "d1")
+    assert part.offsets.tolist() == [0, 4, 6]
+    assert np.all(part.features[:4, 0] == 3.0)
+    assert np.all(part.features[4:, 0] == 1.0)
+    assert part.reward.tolist() == [0.75, 0.25]
+
+
+def test_holdout_split_is_stable_and_near_the_requested_fraction() -> None:
+    ids = [f"decision-{i}" for i in range(5000)]
+    mask = holdout_mask(ids, 0.2)
+    assert 0.17 < mask.mean() < 0.23
+    reversed_mask = holdout_mask(ids[::-1], 0.2)[::-1]
+    assert np.array_equal(mask, reversed_mask)
+    assert np.array_equal(mask[:100], holdout_mask(ids[:100], 0.2))
+
+
+def test_split_holdout_partitions_the_decisions() -> None:
+    decisions = [decision(f"d{i}") for i in range(200)]
+    fb = [feedback(f"d{i}", success=i % 2 == 0) for i in range(200)]
+    data, _ = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    train, held = split_holdout(data, 0.3)
+    assert set(train.decision_ids) | set(held.decision_ids) == set(data.decision_ids)
+    assert not set(train.decision_ids) & set(held.decision_ids)
+    assert 30 < held.n_decisions < 90
