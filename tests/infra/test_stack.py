@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
+from policyhub.adapters.emf_metrics import EmfServingMetrics
 from policyhub.api.routes import ROUTES
 from policyhub.resources import BUCKETS, REGISTRY_TABLE, TABLES
 
 from infra.stack.api import GATEWAY_RESPONSES
 from infra.stack.catalog import AUTHORIZER, ROUTE_ACCESS, WORKER_FUNCTIONS, Level
 from infra.stack.logs import LOG_STREAM_ENV, PREFIX
+from infra.stack.monitoring import NAMESPACE
 
 from .conftest import Synthesized
 
@@ -372,3 +374,30 @@ def test_stack_outputs_name_the_env_vars_the_cli_needs(synthesized: Synthesized)
     described = {o.get("Description") for o in outputs.values()}
     for env_var in RESOURCE_ENV_VARS:
         assert env_var in described
+
+
+def test_serving_code_emits_exactly_the_dimension_sets_the_dashboard_reads(
+    synthesized: Synthesized, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CloudWatch matches dimension sets exactly: an extra `service` dimension hides every
+    serving metric from the dashboard and the rollout alarms (decision 054)."""
+    _, fn = _route_function(synthesized, "rank")
+    for key, value in fn["Properties"]["Environment"]["Variables"].items():
+        if key.startswith("POWERTOOLS_") and isinstance(value, str):
+            monkeypatch.setenv(key, value)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    capsys.readouterr()
+    metrics = EmfServingMetrics()
+    metrics.decision("memory_manager", "canary", "r-1", None, 3.0, False, 0)
+    metrics.feedback("memory_manager", "canary", "r-1", True)
+    documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+    assert documents
+    dimension_sets = set()
+    names = set()
+    for doc in documents:
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == NAMESPACE
+            dimension_sets |= {tuple(d) for d in directive["Dimensions"]}
+            names |= {m["Name"] for m in directive["Metrics"]}
+    assert dimension_sets == {("agent_type", "variant"), ("rollout_id", "variant")}
+    assert {"Requests", "Errors", "Latency", "Successes"} <= names
