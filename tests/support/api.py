@@ -25,6 +25,9 @@ class Api:
         q = {k: [str(v)] for k, v in query.items() if v is not None}
         return invoke("GET", f"/v1{path}", headers=self._headers(), query=q or None)
 
+    def post_json(self, method: str, path: str, body: Any) -> GatewayResponse:
+        return invoke(method, f"/v1{path}", headers=self._headers(), body=json.dumps(body).encode())
+
     def post(self, path: str, body: Any = None, raw: bytes | None = None) -> GatewayResponse:
         data = raw if raw is not None else json.dumps(body).encode()
         return invoke("POST", f"/v1{path}", headers=self._headers(), body=data)
