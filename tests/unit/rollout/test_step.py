@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from policyhub.domain.errors import PolicyHubError
-from policyhub.domain.health import HealthReadFailed
+from policyhub.domain.health import HealthReadFailed, VariantHealth
 from policyhub.domain.rollout import PipelineConfig, Stage, StepMetrics, Verdict
 from policyhub.services.rollout_controller import DecisionKind, apply, step
 
@@ -110,7 +111,7 @@ def test_a_canary_step_holds_when_a_p95_is_missing_or_not_a_number(p95: float | 
 
 
 def test_a_canary_step_holds_without_any_feedback() -> None:
-    silent = variant(5000).__class__(requests=5000, latency_p95_ms=90.0, latency_p50_ms=40.0)
+    silent = VariantHealth(requests=5000, latency_p95_ms=90.0, latency_p50_ms=40.0)
     decision = step(in_canary(5), window(variant(50_000), silent, STEP), at(STEP))
     assert decision.kind is DecisionKind.HOLD
     assert any("no decisions with a known outcome" in r for r in decision.reasons)
@@ -184,8 +185,28 @@ def test_a_window_starting_before_the_step_is_not_trusted() -> None:
     assert any("mix steps" in r for r in decision.reasons)
 
 
+def test_numpy_integer_counts_from_a_reader_are_taken() -> None:
+    import numpy as np
+
+    fields: dict[str, Any] = {"requests": np.int64(5000), "feedback_successes": np.int64(4850),
+                              "feedback_failures": np.int64(150), "latency_p95_ms": 90.0,
+                              "latency_p50_ms": 40.0}
+    counts = VariantHealth(**fields)
+    decision = step(in_canary(5), window(variant(50_000), counts, STEP), at(STEP))
+    assert decision.kind is DecisionKind.ADVANCE
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True])
+def test_a_count_that_is_not_a_count_is_inconclusive(bad: object) -> None:
+    fields: dict[str, Any] = {"requests": 5000, "feedback_successes": bad}
+    broken = VariantHealth(**fields)
+    decision = step(in_canary(10), window(variant(50_000), broken, STEP), at(STEP))
+    assert decision.kind is DecisionKind.HOLD
+    assert any("not a count" in r for r in decision.reasons)
+
+
 def test_contradictory_counts_are_inconclusive() -> None:
-    broken = variant(100).__class__(requests=100, errors=101)
+    broken = VariantHealth(requests=100, errors=101)
     decision = step(in_canary(10), window(variant(50_000), broken, STEP), at(STEP))
     assert decision.kind is DecisionKind.HOLD
     assert any("exceed requests" in r for r in decision.reasons)

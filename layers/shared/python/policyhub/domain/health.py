@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from numbers import Integral
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,14 @@ class VariantHealth:
 
     def problems(self) -> list[str]:
         """Why these numbers cannot be trusted; empty when they are usable."""
-        found: list[str] = []
-        counts = {"requests": self.requests, "errors": self.errors,
-                  "feedback_successes": self.feedback_successes,
-                  "feedback_failures": self.feedback_failures,
-                  "constraint_violations": self.constraint_violations,
-                  "shadow_decisions": self.shadow_decisions, "shadow_errors": self.shadow_errors}
-        for name, value in counts.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                found.append(f"{name} is {value!r}, not a count")
+        counts: tuple[tuple[str, object], ...] = (
+            ("requests", self.requests), ("errors", self.errors),
+            ("feedback_successes", self.feedback_successes),
+            ("feedback_failures", self.feedback_failures),
+            ("constraint_violations", self.constraint_violations),
+            ("shadow_decisions", self.shadow_decisions), ("shadow_errors", self.shadow_errors))
+        found = [f"{name} is {value!r}, not a count" for name, value in counts
+                 if isinstance(value, bool) or not isinstance(value, Integral) or value < 0]
         if found:
             return found
         if self.errors > self.requests:
