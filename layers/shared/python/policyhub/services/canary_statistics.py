@@ -106,8 +106,9 @@ class _BetaMixture:
         return _log_beta(self.a + successes, self.b + failures) - _log_beta(self.a, self.b)
 
 
-def _rate_bound(successes: int, failures: int, mixture: _BetaMixture, alpha: float, *,
-                upper: bool) -> float:
+def _rate_bound(
+    successes: int, failures: int, mixture: _BetaMixture, alpha: float, *, upper: bool
+) -> float:
     """The lower or upper end of the confidence sequence {q : log M_n(q) < log(1/alpha)}.
 
     g(q) = log M_n(q) - log(1/alpha) = -s log q - f log(1 - q) - c is convex with its minimum
@@ -136,33 +137,64 @@ def _rate_bound(successes: int, failures: int, mixture: _BetaMixture, alpha: flo
     return q
 
 
-def success_rate_check(successes: int, outcomes: int, threshold: float, *,
-                       rollback_alpha: float, advance_alpha: float = ADVANCE_ALPHA) -> CheckResult:
+def success_rate_check(
+    successes: int,
+    outcomes: int,
+    threshold: float,
+    *,
+    rollback_alpha: float,
+    advance_alpha: float = ADVANCE_ALPHA,
+) -> CheckResult:
     """Unhealthy when the rate is below `threshold` with confidence 1 - rollback_alpha,
     healthy when it is at or above it with confidence 1 - advance_alpha."""
     if outcomes <= 0:
-        return CheckResult(metric="success_rate", verdict=Verdict.INCONCLUSIVE, estimate=None,
-                           lower=None, upper=None, threshold=threshold, samples=0,
-                           reason="no decisions with a known outcome (feedback or error) yet")
+        return CheckResult(
+            metric="success_rate",
+            verdict=Verdict.INCONCLUSIVE,
+            estimate=None,
+            lower=None,
+            upper=None,
+            threshold=threshold,
+            samples=0,
+            reason="no decisions with a known outcome (feedback or error) yet",
+        )
     failures = outcomes - successes
     odds = math.log(threshold / (1.0 - threshold))
-    upper = _rate_bound(successes, failures,
-                        _BetaMixture.centred(_expit(odds - SUCCESS_PRIOR_ODDS_SHIFT)),
-                        rollback_alpha, upper=True)
-    lower = _rate_bound(successes, failures,
-                        _BetaMixture.centred(_expit(odds + SUCCESS_PRIOR_ODDS_SHIFT)),
-                        advance_alpha, upper=False)
+    upper = _rate_bound(
+        successes,
+        failures,
+        _BetaMixture.centred(_expit(odds - SUCCESS_PRIOR_ODDS_SHIFT)),
+        rollback_alpha,
+        upper=True,
+    )
+    lower = _rate_bound(
+        successes,
+        failures,
+        _BetaMixture.centred(_expit(odds + SUCCESS_PRIOR_ODDS_SHIFT)),
+        advance_alpha,
+        upper=False,
+    )
     rate = successes / outcomes
-    shown = (f"success rate {rate:.3f} over {outcomes} outcomes "
-             f"(confidence bounds {lower:.3f}..{upper:.3f}, threshold {threshold:g})")
+    shown = (
+        f"success rate {rate:.3f} over {outcomes} outcomes "
+        f"(confidence bounds {lower:.3f}..{upper:.3f}, threshold {threshold:g})"
+    )
     if upper < threshold:
         verdict, why = Verdict.UNHEALTHY, f"{shown}: confidently below the threshold"
     elif lower >= threshold:
         verdict, why = Verdict.HEALTHY, f"{shown}: confidently at or above the threshold"
     else:
         verdict, why = Verdict.INCONCLUSIVE, f"{shown}: not enough evidence either way"
-    return CheckResult(metric="success_rate", verdict=verdict, estimate=rate, lower=lower,
-                       upper=upper, threshold=threshold, samples=outcomes, reason=why)
+    return CheckResult(
+        metric="success_rate",
+        verdict=verdict,
+        estimate=rate,
+        lower=lower,
+        upper=upper,
+        threshold=threshold,
+        samples=outcomes,
+        reason=why,
+    )
 
 
 # ---- p95 latency ----------------------------------------------------------------------------
@@ -185,8 +217,12 @@ class LatencyEvidence:
         """Asymptotic s.e. of log(sample p95): sqrt(p(1-p)/n) / (q f(q)), with q f(q) =
         φ(z_p) / sigma for a log-normal."""
         p = LATENCY_QUANTILE
-        return (LATENCY_SAFETY * self.log_spread() * math.sqrt(p * (1.0 - p) / self.samples)
-                / _DENSITY_AT_P95)
+        return (
+            LATENCY_SAFETY
+            * self.log_spread()
+            * math.sqrt(p * (1.0 - p) / self.samples)
+            / _DENSITY_AT_P95
+        )
 
 
 def mixture_boundary(information_ratio: float, alpha: float) -> float:
@@ -196,17 +232,30 @@ def mixture_boundary(information_ratio: float, alpha: float) -> float:
     return math.sqrt((1.0 + 1.0 / r) * (math.log1p(r) + 2.0 * math.log(1.0 / (2.0 * alpha))))
 
 
-def latency_ratio_check(candidate: LatencyEvidence, baseline: LatencyEvidence,
-                        max_increase: float, *, planned_samples: int, rollback_alpha: float,
-                        advance_alpha: float = ADVANCE_ALPHA) -> CheckResult:
+def latency_ratio_check(
+    candidate: LatencyEvidence,
+    baseline: LatencyEvidence,
+    max_increase: float,
+    *,
+    planned_samples: int,
+    rollback_alpha: float,
+    advance_alpha: float = ADVANCE_ALPHA,
+) -> CheckResult:
     """Unhealthy when p95_candidate / p95_baseline > 1 + max_increase with confidence
     1 - rollback_alpha; healthy when it is at most that with confidence 1 - advance_alpha."""
     limit = 1.0 + max_increase
     samples = candidate.samples
     if candidate.samples <= 0 or baseline.samples <= 0:
-        return CheckResult(metric="latency_p95_ratio", verdict=Verdict.INCONCLUSIVE,
-                           estimate=None, lower=None, upper=None, threshold=limit,
-                           samples=samples, reason="no latency samples")
+        return CheckResult(
+            metric="latency_p95_ratio",
+            verdict=Verdict.INCONCLUSIVE,
+            estimate=None,
+            lower=None,
+            upper=None,
+            threshold=limit,
+            samples=samples,
+            reason="no latency samples",
+        )
     log_ratio = math.log(candidate.p95_ms / baseline.p95_ms)
     se = math.hypot(candidate.log_p95_standard_error(), baseline.log_p95_standard_error())
     ratio_info = (2.0 / planned_samples) / (1.0 / candidate.samples + 1.0 / baseline.samples)
@@ -214,14 +263,24 @@ def latency_ratio_check(candidate: LatencyEvidence, baseline: LatencyEvidence,
     lower = math.exp(log_ratio - mixture_boundary(r, rollback_alpha) * se)
     upper = math.exp(log_ratio + mixture_boundary(r, advance_alpha) * se)
     ratio = math.exp(log_ratio)
-    shown = (f"p95 latency {candidate.p95_ms:.1f} ms vs baseline {baseline.p95_ms:.1f} ms "
-             f"(x{ratio:.2f}, confidence bounds x{lower:.2f}..x{upper:.2f}, "
-             f"limit x{limit:.2f})")
+    shown = (
+        f"p95 latency {candidate.p95_ms:.1f} ms vs baseline {baseline.p95_ms:.1f} ms "
+        f"(x{ratio:.2f}, confidence bounds x{lower:.2f}..x{upper:.2f}, "
+        f"limit x{limit:.2f})"
+    )
     if lower > limit:
         verdict, why = Verdict.UNHEALTHY, f"{shown}: confidently above the limit"
     elif upper <= limit:
         verdict, why = Verdict.HEALTHY, f"{shown}: confidently within the limit"
     else:
         verdict, why = Verdict.INCONCLUSIVE, f"{shown}: not enough evidence either way"
-    return CheckResult(metric="latency_p95_ratio", verdict=verdict, estimate=ratio, lower=lower,
-                       upper=upper, threshold=limit, samples=samples, reason=why)
+    return CheckResult(
+        metric="latency_p95_ratio",
+        verdict=verdict,
+        estimate=ratio,
+        lower=lower,
+        upper=upper,
+        threshold=limit,
+        samples=samples,
+        reason=why,
+    )

@@ -105,25 +105,34 @@ def step(rollout: Rollout, health: Health, now: datetime) -> Decision:
     verdict = judgement.verdict
     if verdict is Verdict.HEALTHY and elapsed < minimum:
         verdict = Verdict.INCONCLUSIVE
-        reasons.append(f"minimum {current.stage.value} time not yet elapsed "
-                       f"({elapsed:.0f} of {minimum} s)")
+        reasons.append(
+            f"minimum {current.stage.value} time not yet elapsed ({elapsed:.0f} of {minimum} s)"
+        )
     if verdict is Verdict.UNHEALTHY:
         kind = DecisionKind.ROLLBACK
     elif verdict is Verdict.INCONCLUSIVE:
         if elapsed >= config.max_step_seconds:
             kind = DecisionKind.ROLLBACK
-            reasons.append(f"still inconclusive after max_step_seconds "
-                           f"({config.max_step_seconds} s)")
+            reasons.append(
+                f"still inconclusive after max_step_seconds ({config.max_step_seconds} s)"
+            )
         else:
             kind = DecisionKind.HOLD
     else:
         kind = _move_on(rollout)
-    return Decision(kind=kind, verdict=verdict, stage=current.stage,
-                    traffic_percent=current.traffic_percent,
-                    next_traffic_percent=_next_traffic(rollout, kind),
-                    rollout_revision=rollout.revision, decided_at=now,
-                    baseline=judgement.baseline, candidate=judgement.candidate,
-                    checks=judgement.checks, reasons=tuple(reasons))
+    return Decision(
+        kind=kind,
+        verdict=verdict,
+        stage=current.stage,
+        traffic_percent=current.traffic_percent,
+        next_traffic_percent=_next_traffic(rollout, kind),
+        rollout_revision=rollout.revision,
+        decided_at=now,
+        baseline=judgement.baseline,
+        candidate=judgement.candidate,
+        checks=judgement.checks,
+        reasons=tuple(reasons),
+    )
 
 
 def _move_on(rollout: Rollout) -> DecisionKind:
@@ -134,8 +143,11 @@ def _move_on(rollout: Rollout) -> DecisionKind:
         return DecisionKind.COMPLETE
     index = rollout.canary_index
     assert index is not None
-    return (DecisionKind.PROMOTE if index == len(rollout.config.canary_steps) - 1
-            else DecisionKind.ADVANCE)
+    return (
+        DecisionKind.PROMOTE
+        if index == len(rollout.config.canary_steps) - 1
+        else DecisionKind.ADVANCE
+    )
 
 
 def _next_traffic(rollout: Rollout, kind: DecisionKind) -> int:
@@ -156,42 +168,57 @@ def _next_traffic(rollout: Rollout, kind: DecisionKind) -> int:
 def _judge(rollout: Rollout, health: Health) -> _Judgement:
     current = rollout.current_step
     if isinstance(health, HealthReadFailed):
-        return _Judgement(verdict=Verdict.INCONCLUSIVE,
-                          reasons=(f"health could not be read: {health.error}",))
+        return _Judgement(
+            verdict=Verdict.INCONCLUSIVE, reasons=(f"health could not be read: {health.error}",)
+        )
     if health.window_start < current.started_at:
-        return _Judgement(verdict=Verdict.INCONCLUSIVE, reasons=(
-            "health window starts before the step did; its numbers would mix steps",))
+        return _Judgement(
+            verdict=Verdict.INCONCLUSIVE,
+            reasons=("health window starts before the step did; its numbers would mix steps",),
+        )
     for label, variant in (("baseline", health.baseline), ("candidate", health.candidate)):
         problems = variant.problems() if variant is not None else []
         if problems:
-            return _Judgement(verdict=Verdict.INCONCLUSIVE,
-                              reasons=tuple(f"{label} {p}" for p in problems))
+            return _Judgement(
+                verdict=Verdict.INCONCLUSIVE, reasons=tuple(f"{label} {p}" for p in problems)
+            )
     if current.stage is Stage.SHADOW:
         return _judge_shadow(rollout.config, health)
     if current.stage is Stage.CANARY and current.traffic_percent < 100:
         baseline = health.baseline
-        return _judge_canary(rollout.config, health.candidate,
-                             None if baseline is None else _metrics(baseline),
-                             live_baseline=True)
-    return _judge_canary(rollout.config, health.candidate, rollout.baseline_reference,
-                         live_baseline=False)
+        return _judge_canary(
+            rollout.config,
+            health.candidate,
+            None if baseline is None else _metrics(baseline),
+            live_baseline=True,
+        )
+    return _judge_canary(
+        rollout.config, health.candidate, rollout.baseline_reference, live_baseline=False
+    )
 
 
 def _metrics(variant: VariantHealth) -> StepMetrics:
-    return StepMetrics(requests=variant.requests, success_rate=variant.success_rate,
-                       latency_p95_ms=variant.usable_p95(), latency_p50_ms=variant.usable_p50(),
-                       outcomes=variant.outcomes)
+    return StepMetrics(
+        requests=variant.requests,
+        success_rate=variant.success_rate,
+        latency_p95_ms=variant.usable_p95(),
+        latency_p50_ms=variant.usable_p50(),
+        outcomes=variant.outcomes,
+    )
 
 
 def _hard_failures(candidate: VariantHealth) -> list[str]:
     """Facts that need no statistics: one is enough."""
     found = []
     if candidate.shadow_errors:
-        found.append(f"candidate failed on {candidate.shadow_errors} of "
-                     f"{candidate.shadow_decisions} shadow decisions")
+        found.append(
+            f"candidate failed on {candidate.shadow_errors} of "
+            f"{candidate.shadow_decisions} shadow decisions"
+        )
     if candidate.constraint_violations:
-        found.append(f"candidate broke constitutional constraints "
-                     f"{candidate.constraint_violations} times")
+        found.append(
+            f"candidate broke constitutional constraints {candidate.constraint_violations} times"
+        )
     return found
 
 
@@ -203,36 +230,66 @@ def _judge_shadow(config: PipelineConfig, health: HealthWindow) -> _Judgement:
     production = None if baseline is None else _metrics(baseline)
     failures = _hard_failures(candidate)
     if failures:
-        return _Judgement(verdict=Verdict.UNHEALTHY, baseline=production, candidate=measured,
-                          reasons=tuple(failures))
+        return _Judgement(
+            verdict=Verdict.UNHEALTHY,
+            baseline=production,
+            candidate=measured,
+            reasons=tuple(failures),
+        )
     reasons = []
     if candidate.shadow_decisions < config.shadow_min_decisions:
-        reasons.append(f"candidate scored {candidate.shadow_decisions} of the "
-                       f"{config.shadow_min_decisions} shadow decisions needed")
+        reasons.append(
+            f"candidate scored {candidate.shadow_decisions} of the "
+            f"{config.shadow_min_decisions} shadow decisions needed"
+        )
     if baseline is None or baseline.requests == 0 or baseline.usable_p95() is None:
-        reasons.append("production's numbers (requests, p95 latency) are missing; they are "
-                       "the yardstick of the later steps")
+        reasons.append(
+            "production's numbers (requests, p95 latency) are missing; they are "
+            "the yardstick of the later steps"
+        )
     if reasons:
-        return _Judgement(verdict=Verdict.INCONCLUSIVE, baseline=production,
-                          candidate=measured, reasons=tuple(reasons))
-    return _Judgement(verdict=Verdict.HEALTHY, baseline=production, candidate=measured,
-                      reasons=(f"{candidate.shadow_decisions} shadow decisions without errors "
-                               "or constraint violations",))
+        return _Judgement(
+            verdict=Verdict.INCONCLUSIVE,
+            baseline=production,
+            candidate=measured,
+            reasons=tuple(reasons),
+        )
+    return _Judgement(
+        verdict=Verdict.HEALTHY,
+        baseline=production,
+        candidate=measured,
+        reasons=(
+            f"{candidate.shadow_decisions} shadow decisions without errors "
+            "or constraint violations",
+        ),
+    )
 
 
-def _judge_canary(config: PipelineConfig, candidate: VariantHealth | None,
-                  baseline: StepMetrics | None, *, live_baseline: bool) -> _Judgement:
+def _judge_canary(
+    config: PipelineConfig,
+    candidate: VariantHealth | None,
+    baseline: StepMetrics | None,
+    *,
+    live_baseline: bool,
+) -> _Judgement:
     """Success rate and p95 latency of the candidate; `baseline` is the same window's
     production (`live_baseline`) or the reference numbers of an earlier step."""
     source = "baseline" if live_baseline else "baseline reference (from an earlier step)"
     if candidate is None:
-        return _Judgement(verdict=Verdict.INCONCLUSIVE, baseline=baseline,
-                          reasons=("no numbers for the candidate",))
+        return _Judgement(
+            verdict=Verdict.INCONCLUSIVE,
+            baseline=baseline,
+            reasons=("no numbers for the candidate",),
+        )
     measured = _metrics(candidate)
     failures = _hard_failures(candidate)
     if failures:
-        return _Judgement(verdict=Verdict.UNHEALTHY, baseline=baseline, candidate=measured,
-                          reasons=tuple(failures))
+        return _Judgement(
+            verdict=Verdict.UNHEALTHY,
+            baseline=baseline,
+            candidate=measured,
+            reasons=tuple(failures),
+        )
     need = config.min_samples_per_step
     gaps = []
     if candidate.requests < need:
@@ -242,13 +299,18 @@ def _judge_canary(config: PipelineConfig, candidate: VariantHealth | None,
     elif live_baseline and baseline.requests < need:
         gaps.append(f"baseline has {baseline.requests} of the {need} decisions a step needs")
     if gaps:
-        return _Judgement(verdict=Verdict.INCONCLUSIVE, baseline=baseline, candidate=measured,
-                          reasons=tuple(gaps))
+        return _Judgement(
+            verdict=Verdict.INCONCLUSIVE, baseline=baseline, candidate=measured, reasons=tuple(gaps)
+        )
     assert baseline is not None
     alpha = rollback_alpha(config)
     checks = (
-        success_rate_check(candidate.feedback_successes, candidate.outcomes,
-                           config.min_success_rate, rollback_alpha=alpha),
+        success_rate_check(
+            candidate.feedback_successes,
+            candidate.outcomes,
+            config.min_success_rate,
+            rollback_alpha=alpha,
+        ),
         _latency_check(config, measured, baseline, source, alpha),
     )
     verdicts = {c.verdict for c in checks}
@@ -258,28 +320,51 @@ def _judge_canary(config: PipelineConfig, candidate: VariantHealth | None,
         verdict = Verdict.HEALTHY
     else:
         verdict = Verdict.INCONCLUSIVE
-    return _Judgement(verdict=verdict, baseline=baseline, candidate=measured, checks=checks,
-                      reasons=tuple(c.reason for c in checks))
+    return _Judgement(
+        verdict=verdict,
+        baseline=baseline,
+        candidate=measured,
+        checks=checks,
+        reasons=tuple(c.reason for c in checks),
+    )
 
 
-def _latency_check(config: PipelineConfig, candidate: StepMetrics, baseline: StepMetrics,
-                   source: str, alpha: float) -> CheckResult:
+def _latency_check(
+    config: PipelineConfig, candidate: StepMetrics, baseline: StepMetrics, source: str, alpha: float
+) -> CheckResult:
     candidate_p95, baseline_p95 = candidate.latency_p95_ms, baseline.latency_p95_ms
-    if (candidate_p95 is None or baseline_p95 is None or candidate_p95 <= 0.0
-            or baseline_p95 <= 0.0 or baseline.requests == 0):
-        missing = " and ".join(label for label, value in (("candidate", candidate_p95),
-                                                           (source, baseline_p95))
-                               if value is None) or source
-        return CheckResult(metric="latency_p95_ratio", verdict=Verdict.INCONCLUSIVE,
-                           estimate=None, lower=None, upper=None,
-                           threshold=1.0 + config.max_latency_increase,
-                           samples=candidate.requests,
-                           reason=f"p95 latency missing or not a number for {missing}")
+    if (
+        candidate_p95 is None
+        or baseline_p95 is None
+        or candidate_p95 <= 0.0
+        or baseline_p95 <= 0.0
+        or baseline.requests == 0
+    ):
+        missing = (
+            " and ".join(
+                label
+                for label, value in (("candidate", candidate_p95), (source, baseline_p95))
+                if value is None
+            )
+            or source
+        )
+        return CheckResult(
+            metric="latency_p95_ratio",
+            verdict=Verdict.INCONCLUSIVE,
+            estimate=None,
+            lower=None,
+            upper=None,
+            threshold=1.0 + config.max_latency_increase,
+            samples=candidate.requests,
+            reason=f"p95 latency missing or not a number for {missing}",
+        )
     return latency_ratio_check(
         LatencyEvidence(candidate_p95, candidate.latency_p50_ms, candidate.requests),
         LatencyEvidence(baseline_p95, baseline.latency_p50_ms, baseline.requests),
-        config.max_latency_increase, planned_samples=config.min_samples_per_step,
-        rollback_alpha=alpha)
+        config.max_latency_increase,
+        planned_samples=config.min_samples_per_step,
+        rollback_alpha=alpha,
+    )
 
 
 # ---- applying -------------------------------------------------------------------------------
@@ -292,39 +377,62 @@ def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
     require_aware(now)
     current = rollout.current_step
     if decision.rollout_revision != rollout.revision:
-        raise PolicyHubError("concurrent_change",
-                             f"decision was made on revision {decision.rollout_revision} of "
-                             f"rollout {rollout.rollout_id}, which is now at {rollout.revision}")
+        raise PolicyHubError(
+            "concurrent_change",
+            f"decision was made on revision {decision.rollout_revision} of "
+            f"rollout {rollout.rollout_id}, which is now at {rollout.revision}",
+        )
     if (decision.stage, decision.traffic_percent) != (current.stage, current.traffic_percent):
         raise PolicyHubError("concurrent_change", "decision is about another step")
-    observed = current.model_copy(update={
-        "baseline": decision.baseline, "candidate": decision.candidate,
-        "reasons": decision.reasons})
+    observed = current.model_copy(
+        update={
+            "baseline": decision.baseline,
+            "candidate": decision.candidate,
+            "reasons": decision.reasons,
+        }
+    )
     if decision.kind is DecisionKind.HOLD:
-        return rollout.model_copy(update={"steps": (*rollout.steps[:-1], observed),
-                                          "revision": rollout.revision + 1})
+        return rollout.model_copy(
+            update={"steps": (*rollout.steps[:-1], observed), "revision": rollout.revision + 1}
+        )
     closed = observed.model_copy(update={"ended_at": now, "verdict": decision.verdict})
     done = (*rollout.steps[:-1], closed)
     update: dict[str, Any] = {"revision": rollout.revision + 1}
     if decision.kind is DecisionKind.ROLLBACK:
-        update |= {"steps": done, "state": RolloutState.ROLLED_BACK, "traffic_percent": 0,
-                   "ended_at": now, "watching": False,
-                   "outcome_reason": _rollback_reason(current, decision)}
+        update |= {
+            "steps": done,
+            "state": RolloutState.ROLLED_BACK,
+            "traffic_percent": 0,
+            "ended_at": now,
+            "watching": False,
+            "outcome_reason": _rollback_reason(current, decision),
+        }
     elif decision.kind is DecisionKind.COMPLETE:
-        update |= {"steps": done, "watching": False, "ended_at": now,
-                   "outcome_reason": "promoted; the post-promotion watch ended healthy"}
+        update |= {
+            "steps": done,
+            "watching": False,
+            "ended_at": now,
+            "outcome_reason": "promoted; the post-promotion watch ended healthy",
+        }
     else:
         promote = decision.kind is DecisionKind.PROMOTE
         stage = Stage.POST_PROMOTION if promote else Stage.CANARY
-        opened = RolloutStep(stage=stage, traffic_percent=decision.next_traffic_percent,
-                             started_at=now)
-        update |= {"steps": (*done, opened), "step_index": rollout.step_index + 1,
-                   "traffic_percent": decision.next_traffic_percent,
-                   "baseline_reference": _reference_after(rollout, decision)}
+        opened = RolloutStep(
+            stage=stage, traffic_percent=decision.next_traffic_percent, started_at=now
+        )
+        update |= {
+            "steps": (*done, opened),
+            "step_index": rollout.step_index + 1,
+            "traffic_percent": decision.next_traffic_percent,
+            "baseline_reference": _reference_after(rollout, decision),
+        }
         if promote:
-            update |= {"state": RolloutState.PROMOTED, "promoted_at": now, "watching": True,
-                       "watch_until": now + timedelta(
-                           seconds=rollout.config.post_promotion_seconds)}
+            update |= {
+                "state": RolloutState.PROMOTED,
+                "promoted_at": now,
+                "watching": True,
+                "watch_until": now + timedelta(seconds=rollout.config.post_promotion_seconds),
+            }
         else:
             update |= {"state": RolloutState.CANARY}
     return rollout.model_copy(update=update)
@@ -332,16 +440,24 @@ def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
 
 def _reference_after(rollout: Rollout, decision: Decision) -> StepMetrics | None:
     """A step that concluded healthy next to a live baseline renews the reference."""
-    live = (decision.stage is Stage.SHADOW
-            or (decision.stage is Stage.CANARY and decision.traffic_percent < 100))
-    usable = (decision.baseline is not None and decision.baseline.latency_p95_ms is not None
-              and math.isfinite(decision.baseline.latency_p95_ms))
+    live = decision.stage is Stage.SHADOW or (
+        decision.stage is Stage.CANARY and decision.traffic_percent < 100
+    )
+    usable = (
+        decision.baseline is not None
+        and decision.baseline.latency_p95_ms is not None
+        and math.isfinite(decision.baseline.latency_p95_ms)
+    )
     return decision.baseline if live and usable else rollout.baseline_reference
 
 
 def _rollback_reason(step_: RolloutStep, decision: Decision) -> str:
-    where = ("the post-promotion watch" if step_.stage is Stage.POST_PROMOTION
-             else "shadow" if step_.stage is Stage.SHADOW
-             else f"the {step_.traffic_percent} % canary step")
+    where = (
+        "the post-promotion watch"
+        if step_.stage is Stage.POST_PROMOTION
+        else "shadow"
+        if step_.stage is Stage.SHADOW
+        else f"the {step_.traffic_percent} % canary step"
+    )
     what = "unhealthy" if decision.verdict is Verdict.UNHEALTHY else "inconclusive"
     return f"rolled back: {what} in {where}: " + "; ".join(decision.reasons)
