@@ -32,7 +32,7 @@ class Settings:
             table_name=env.get(REGISTRY_TABLE.env_var, REGISTRY_TABLE.default_name),
             artifact_bucket=env.get(ARTIFACT_BUCKET.env_var, ARTIFACT_BUCKET.default_name),
             interaction_bucket=env.get(INTERACTION_BUCKET.env_var, INTERACTION_BUCKET.default_name),
-            max_artifact_bytes=int(env.get("POLICYHUB_MAX_ARTIFACT_BYTES", str(5 * MIB))),
+            max_artifact_bytes=int(env.get("POLICYHUB_MAX_ARTIFACT_BYTES", str(4 * MIB))),
             cursor_secret=env.get("POLICYHUB_CURSOR_SECRET"),
             cursor_secret_arn=env.get("POLICYHUB_CURSOR_SECRET_ARN"),
             log_stream=env.get("POLICYHUB_LOG_STREAM"),

@@ -8,12 +8,13 @@ One EMF document per dimension set per call; POWERTOOLS_METRICS_DISABLED silence
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 NAMESPACE = "PolicyHub"
 
 
 def _flush(dims: dict[str, str], values: list[tuple[str, MetricUnit, float]]) -> None:
-    m = EphemeralMetrics(namespace=NAMESPACE)
+    m = EphemeralMetrics(namespace=NAMESPACE, service="")  # no extra `service` dimension
     for k, v in dims.items():
         m.add_dimension(k, v)
     for name, unit, value in values:
@@ -29,6 +30,9 @@ def _dimension_sets(agent_type: str, variant: str, scope: str | None) -> list[di
 
 
 class EmfServingMetrics:
+    def __init__(self) -> None:
+        self._enabled = not is_metrics_disabled()
+
     def decision(
         self,
         agent_type: str,
@@ -51,7 +55,7 @@ class EmfServingMetrics:
     def feedback(
         self, agent_type: str, variant: str, rollout_id: str | None, success: bool | None
     ) -> None:
-        if success is None:
+        if success is None or not self._enabled:
             return
         name = "Successes" if success else "Failures"
         for dims in _dimension_sets(agent_type, variant, rollout_id):

@@ -6,8 +6,10 @@ route table, Powertools' validating resolver, the error envelope and `x-request-
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
+import typing
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from policyhub.api.context import set_principal
 from policyhub.api.errors import JSON, envelope, from_validation_errors, proxy_error
@@ -107,9 +110,37 @@ def _guard(route: Route, event: dict[str, Any], request_id: str) -> PolicyHubErr
     return None
 
 
+def _direct(route: Route) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Call a body-only endpoint with pydantic validation and serialisation, no resolver."""
+    endpoint = endpoint_of(route)
+    hints = typing.get_type_hints(endpoint, include_extras=True)
+    body_model: type[BaseModel] = typing.get_args(hints["body"])[0]
+
+    def call(event: dict[str, Any]) -> dict[str, Any]:
+        request_id = event["requestContext"]["requestId"]
+        raw = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            raw = base64.b64decode(raw).decode(errors="replace")
+        try:
+            body = body_model.model_validate_json(raw)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            return proxy_error(from_validation_errors(errors), request_id)
+        try:
+            result: BaseModel = endpoint(body=body)
+        except PolicyHubError as err:
+            return proxy_error(err, request_id)
+        return {"statusCode": route.status_code, "isBase64Encoded": False,
+                "headers": {"Content-Type": JSON, "x-request-id": request_id},
+                "body": result.model_dump_json()}
+
+    return call
+
+
 def lambda_handler(route_name: str) -> LambdaHandler:
     route = ROUTES_BY_NAME[route_name]
     app = build_resolver([route])
+    direct = _direct(route) if route.direct else None
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
@@ -120,7 +151,7 @@ def lambda_handler(route_name: str) -> LambdaHandler:
         if refused is not None:
             return proxy_error(refused, request_id)
         try:
-            response = app.resolve(event, context)
+            response = direct(event) if direct else app.resolve(event, context)
         except Exception:
             logger.exception(
                 "unhandled error", extra={"route": route.name, "request_id": request_id}

@@ -30,6 +30,9 @@ class Route:
     max_body_bytes: int = DEFAULT_MAX_BODY
     status_code: int = 200
     tag: str = "policies"
+    direct: bool = False
+    """Hot path: the handler validates with pydantic directly instead of the resolver
+    (the same models and envelope; docs/decisions/007-direct-rank-path.md)."""
     memory_mb: int = 512
     timeout_seconds: int = 10
 
@@ -89,7 +92,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies",
         "policies:register_policy",
         "Register an externally trained ONNX policy as a candidate.",
-        max_body_bytes=8 * 1024 * KIB,
+        max_body_bytes=6 * 1024 * KIB - 64 * KIB,  # Lambda's 6 MiB invoke limit, with headroom
         memory_mb=1024,
         timeout_seconds=29,
         status_code=201,
@@ -121,6 +124,7 @@ ROUTES: tuple[Route, ...] = (
         max_body_bytes=2 * 1024 * KIB,
         memory_mb=1024,
         tag="serving",
+        direct=True,
     ),
     _r(
         "feedback",

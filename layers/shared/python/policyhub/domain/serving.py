@@ -13,12 +13,12 @@ MAX_FEATURES = 4096
 
 
 class Context(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     features: list[float] = Field(max_length=MAX_FEATURES)
 
 
 class Candidate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(min_length=1, max_length=256)
     retrieval_score: float = Field(allow_inf_nan=False)
     features: list[float] = Field(max_length=MAX_FEATURES)
@@ -28,7 +28,7 @@ class Candidate(BaseModel):
 
 
 class RankRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     agent_type: str = Field(default=DEFAULT_AGENT_TYPE, pattern=AGENT_TYPE_PATTERN)
     context: Context
     candidates: list[Candidate] = Field(min_length=1, max_length=MAX_CANDIDATES)
@@ -62,7 +62,7 @@ class RankResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     decision_id: str = Field(min_length=1, max_length=512)
     success: bool | None = None
     reward: float | None = Field(default=None, ge=0, le=1)

@@ -16,7 +16,6 @@ from policyhub.domain.routing import Assignment, ServedPolicy, assign
 from policyhub.domain.serving import (
     FeedbackAccepted,
     FeedbackRequest,
-    RankedItem,
     RankRequest,
     RankResponse,
 )
@@ -115,8 +114,9 @@ class RankService:
             assignment.experiment_id,
         )
         decision_id = issue(tenant_id, ref)
+        scores = scored.scores.tolist()
         ranking = [
-            RankedItem(id=candidates[i].id, score=float(scored.scores[i]), rank=r + 1)
+            {"id": candidates[i].id, "score": scores[i], "rank": r + 1}
             for r, i in enumerate(enforced.order)
         ]
         latency_ms = (time.perf_counter() - t0) * 1000
@@ -144,13 +144,16 @@ class RankService:
         )
         t4 = time.perf_counter()
         self.timings = {"route": t1 - t0, "score": t2 - t1, "constraints": t3 - t2, "log": t4 - t3}
-        return RankResponse(
-            decision_id=decision_id,
-            agent_type=req.agent_type,
-            policy_version=ref.policy_version,
-            variant=ref.variant,  # type: ignore[arg-type]
-            use_rl_ranking=req.use_rl_ranking,
-            ranking=ranking,
+        # One validation in pydantic-core: measured faster than building 1000 models.
+        return RankResponse.model_validate(
+            {
+                "decision_id": decision_id,
+                "agent_type": req.agent_type,
+                "policy_version": ref.policy_version,
+                "variant": ref.variant,
+                "use_rl_ranking": req.use_rl_ranking,
+                "ranking": ranking,
+            }
         )
 
     def _run(
