@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+
 from policyhub.domain.health import HealthWindow, VariantHealth
 from policyhub.domain.rollout import (
     PipelineConfig,

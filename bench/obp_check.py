@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+
 from policyhub.ml.estimators import doubly_robust, ipw, snips, target_probabilities
 from policyhub.ml.reward_model import cross_fitted_predictions
 from policyhub.ml.scorers import Float32Array, FloatArray, retrieval_scorer, with_noise

@@ -6,7 +6,7 @@ and its in-process cost reported apart. Cold start is measured in a fresh proces
 embedded AWS server: import of the handler + the first decision (pointer read, artifact load).
 
     python -m bench.rank [--iterations 3000]
-Targets (issue "Serving"): p50 ≤ 20× raw p50, p99 ≤ 3× own p50, cold start ≤ 1.5 s.
+Targets (issue "Serving"): p50 ≤ 20x raw p50, p99 ≤ 3x own p50, cold start ≤ 1.5 s.
 """
 
 from __future__ import annotations

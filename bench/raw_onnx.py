@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
 from policyhub.ml.onnx_models import INPUT_NAME, OUTPUT_NAME, random_mlp_policy
 from policyhub.ml.scoring import create_session
 
