@@ -5,12 +5,12 @@ from collections.abc import Iterator
 
 import pytest
 from moto import mock_aws
-from policyhub.adapters import aws
-from policyhub.api import container
 
 from infra.local.embedded_aws import aws_environment
 from infra.local.moto_fidelity import make_dynamodb_writes_atomic
 from infra.local.resources import create_all
+from policyhub.adapters import aws
+from policyhub.api import container
 from tests.support.api import Api, new_key
 
 

@@ -7,10 +7,10 @@ import os
 import secrets
 
 from moto.server import ThreadedMotoServer
-from policyhub.adapters import aws
-from policyhub.api import container
 
 from infra.local.moto_fidelity import make_dynamodb_writes_atomic
+from policyhub.adapters import aws
+from policyhub.api import container
 
 REGION = "us-east-1"
 

@@ -11,12 +11,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.local.events import LambdaContext, authorizer_event, proxy_event
+from infra.local.functions import load_handler
 from policyhub.api.errors import proxy_error
 from policyhub.api.routes import match
 from policyhub.domain.errors import PolicyHubError
-
-from infra.local.events import LambdaContext, authorizer_event, proxy_event
-from infra.local.functions import load_handler
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
 AUTHORIZER = "authorizer"

@@ -7,9 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from policyhub.api.errors import envelope
-
 from infra.local.gateway import API_GATEWAY_MAX_BODY, invoke
+from policyhub.api.errors import envelope
 
 
 class _Handler(BaseHTTPRequestHandler):

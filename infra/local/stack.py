@@ -9,12 +9,11 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from policyhub.resources import BUCKETS, TABLES
-
 from infra.local.embedded_aws import EmbeddedAws
 from infra.local.http_server import LocalApi
 from infra.local.resources import create_all
 from infra.local.seed import SeededTenant, seed_demo
+from policyhub.resources import BUCKETS, TABLES
 
 LOCAL_DIR = Path(os.environ.get("POLICYHUB_LOCAL_DIR", ".local"))
 HOST = "127.0.0.1"

@@ -11,6 +11,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
+
 from policyhub.resources import ARTIFACT_BUCKET, BUCKETS, INTERACTION_BUCKET, TABLES, TableSpec
 
 from .nag import acknowledge

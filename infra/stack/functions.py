@@ -15,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
 from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
 from policyhub.resources import TABLES, GlobalIndex
 

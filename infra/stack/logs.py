@@ -14,6 +14,7 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
 from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
 from policyhub.adapters.interaction_logs import PREFIX as LOG_PREFIX
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from policyhub.adapters.interaction_logs import partition
-from policyhub.api.routes import ROUTES, Route
 
 from infra.stack.catalog import (
     ROUTE_ACCESS,
@@ -19,6 +17,8 @@ from infra.stack.catalog import (
 from infra.stack.config import REPO_ROOT, StackConfig
 from infra.stack.functions import retention_days
 from infra.stack.logs import firehose_prefix
+from policyhub.adapters.interaction_logs import partition
+from policyhub.api.routes import ROUTES, Route
 
 pytestmark = pytest.mark.xdist_group("infra")
 

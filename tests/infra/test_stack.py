@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
-from policyhub.adapters.emf_metrics import EmfServingMetrics
-from policyhub.api.routes import ROUTES
-from policyhub.resources import BUCKETS, REGISTRY_TABLE, TABLES
 
 from infra.stack.api import GATEWAY_RESPONSES
 from infra.stack.catalog import AUTHORIZER, ROUTE_ACCESS, WORKER_FUNCTIONS, Level
 from infra.stack.logs import LOG_STREAM_ENV, PREFIX
 from infra.stack.monitoring import NAMESPACE
+from policyhub.adapters.emf_metrics import EmfServingMetrics
+from policyhub.api.routes import ROUTES
+from policyhub.resources import BUCKETS, REGISTRY_TABLE, TABLES
 
 from .conftest import Synthesized
 

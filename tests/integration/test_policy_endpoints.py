@@ -6,10 +6,10 @@ import base64
 import json
 
 import pytest
+
 from policyhub.api.routes import ROUTES
 from policyhub.domain.access import Role, Tier
 from policyhub.ml.onnx_models import random_linear_policy
-
 from tests.support.api import Api, error_code, new_key
 
 pytestmark = pytest.mark.integration

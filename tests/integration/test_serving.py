@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 import pytest
+
+from infra.local.seed import CURRENT_SCHEMA, seed_demo
 from policyhub.api import container
 from policyhub.domain.access import Role, Tier
 from policyhub.settings import settings
-
-from infra.local.seed import CURRENT_SCHEMA, seed_demo
 from tests.support.api import Api, error_code, new_key
 from tests.support.interactions import logged
 
@@ -181,6 +181,7 @@ def test_a_rollback_reaches_traffic_within_the_pointer_ttl(
 
 def test_the_same_decision_replays_to_the_same_choice(demo: Api) -> None:
     import numpy as np
+
     from policyhub.ml.exploration import explore
 
     d = next(

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from infra.local.gateway import GatewayResponse, invoke
 from policyhub.api import container
 from policyhub.domain.access import Role, Tier
-
-from infra.local.gateway import GatewayResponse, invoke
 
 
 class Api:

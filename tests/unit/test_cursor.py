@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from policyhub.api.cursor import decode_cursor, encode_cursor
 from policyhub.domain.errors import PolicyHubError
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from policyhub.adapters.memory import FixedClock, MemoryStore
 from policyhub.api.routes import ROUTES, match
 from policyhub.domain.access import Role, Tier

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemoryStore
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.audit import AuditAction

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.versions import FeatureSchema, SemVer, next_version
 

@@ -2,6 +2,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from policyhub.ml.compare import CompareResult, compare
 from policyhub.ml.estimators import target_probabilities
 from policyhub.ml.reward_model import cross_fitted_predictions, fit_reward_model

@@ -2,6 +2,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from policyhub.ml.dataset import (
     DatasetError,
     LoggedDataset,

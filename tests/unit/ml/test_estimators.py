@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from policyhub.ml.dataset import LoggedDataset
 from policyhub.ml.estimators import (
     RatioBootstrap,

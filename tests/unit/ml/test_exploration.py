@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from policyhub.ml.exploration import (
     action_probabilities,
     action_probabilities_flat,

@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from policyhub.ml.shadow import shadow_agreement, shadow_agreement_from_records, spearman
 
 

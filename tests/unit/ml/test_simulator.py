@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from policyhub.ml.dataset import join_logs
 from policyhub.ml.exploration import action_probabilities, action_probabilities_flat, choose_top
 from policyhub.ml.scorers import negated, retrieval_scorer, with_noise

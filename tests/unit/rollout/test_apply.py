@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.rollout import RolloutState, Stage, Verdict
 from policyhub.services.rollout_controller import DecisionKind, apply, step
-
 from tests.unit.rollout.builders import (
     DEFAULTS,
     REFERENCE,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from policyhub.domain.rollout import PipelineConfig, Verdict
 from policyhub.services import canary_statistics as stats
 from policyhub.services.canary_statistics import (

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.rollout import (
     PipelineConfig,
@@ -16,7 +17,6 @@ from policyhub.domain.rollout import (
     abort_rollout,
 )
 from policyhub.services.rollout_controller import apply, step
-
 from tests.unit.rollout.builders import (
     DEFAULTS,
     at,

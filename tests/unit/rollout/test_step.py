@@ -6,11 +6,11 @@ import math
 from typing import Any
 
 import pytest
+
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.health import HealthReadFailed, VariantHealth
 from policyhub.domain.rollout import PipelineConfig, Stage, StepMetrics, Verdict
 from policyhub.services.rollout_controller import DecisionKind, apply, step
-
 from tests.unit.rollout.builders import (
     DEFAULTS,
     REFERENCE,

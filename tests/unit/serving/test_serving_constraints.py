@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from policyhub.domain.constraints import (
     Constraints,
     EnforcedRanking,
@@ -13,7 +15,6 @@ from policyhub.domain.constraints import (
     enforce,
     retrieval_order,
 )
-from pydantic import ValidationError
 
 
 @dataclass(frozen=True)

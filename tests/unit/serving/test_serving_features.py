@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from policyhub.domain.versions import FeatureSchema
 from policyhub.ml.features import (
     MAX_DETAILS,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 import pytest
+
 from policyhub.ml.onnx_models import (
     INPUT_NAME,
     OUTPUT_NAME,

@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+
 from policyhub.ml.onnx_models import linear_policy, random_mlp_policy
 from policyhub.ml.scoring import (
     ArtifactIntegrityError,

@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
+
 from policyhub.ml.onnx_models import random_linear_policy, random_mlp_policy
 from policyhub.ml.validation import (
     ARTIFACT_FIELD,
