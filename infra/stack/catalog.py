@@ -65,6 +65,11 @@ ROUTE_ACCESS: dict[str, Access] = {
     ),
     # Writes: Powertools idempotency records make repeated feedback a no-op.
     "feedback": Access(table=Level.WRITE, signing_secret=True, log_stream=True),
+    # Counts new interactions in the logs, writes the job and its guard; starts the ECS task.
+    "train_policy": Access(table=Level.WRITE, interactions=Level.READ),
+    "list_training_jobs": LISTING,
+    "get_training_job": READ,
+    "compare_policies": Access(table=Level.READ, artifacts=Level.READ, interactions=Level.READ),
 }
 
 AUTHORIZER = FunctionSpec(
@@ -77,7 +82,15 @@ AUTHORIZER = FunctionSpec(
 
 # Functions that are not API routes. Add one FunctionSpec per new worker function; the stack
 # creates its role, log group and environment the same way as for routes.
-WORKER_FUNCTIONS: tuple[FunctionSpec, ...] = ()
+WORKER_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        "training_schedule",
+        Access(table=Level.WRITE, interactions=Level.READ),
+        memory_mb=1024,
+        timeout_seconds=300,
+        description="Every 6 hours: start training for each agent with enough new interactions.",
+    ),
+)
 
 
 class MissingRouteAccessError(KeyError):

@@ -9,7 +9,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from policyhub.domain.audit import AuditEvent
 from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
+from policyhub.domain.health import Health
 from policyhub.domain.keys import ApiKey
+from policyhub.domain.rollout import Rollout
 from policyhub.domain.routing import ServingView
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
@@ -52,6 +54,12 @@ class PolicyStore(Protocol):
     ) -> Page[AuditEvent]: ...
 
     def get_serving_view(self, tenant_id: str, agent_type: str) -> ServingView: ...
+
+    def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None: ...
+
+    def list_rollouts(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[Rollout]: ...
 
     def get_constraints(self, tenant_id: str, agent_type: str) -> Constraints: ...
 
@@ -116,4 +124,22 @@ class ServingMetrics(Protocol):
 class Once(Protocol):
     def run_once(self, key: str, action: Callable[[], None]) -> None:
         """Run `action` the first time `key` is seen; later calls with the key do nothing."""
+        ...
+
+
+class HealthReader(Protocol):
+    def read(self, rollout: Rollout, start: datetime, end: datetime) -> Health:
+        """Baseline and candidate numbers of the rollout's traffic in [start, end]."""
+        ...
+
+
+class WorkflowStarter(Protocol):
+    def start(self, tenant_id: str, agent_type: str, rollout_id: str) -> None:
+        """Start driving the rollout (idempotent: a second start of the same id is a no-op)."""
+        ...
+
+
+class JobRunner(Protocol):
+    def start(self, tenant_id: str, agent_type: str, job_id: str) -> None:
+        """Run the training job's entry point in a worker (returns once it is handed over)."""
         ...

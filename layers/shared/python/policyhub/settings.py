@@ -24,6 +24,8 @@ class Settings:
     cursor_secret_arn: str | None
     log_stream: str | None
     pointer_ttl_seconds: float
+    rollout_state_machine: str | None
+    local_tick_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,6 +39,8 @@ class Settings:
             cursor_secret_arn=env.get("POLICYHUB_CURSOR_SECRET_ARN"),
             log_stream=env.get("POLICYHUB_LOG_STREAM"),
             pointer_ttl_seconds=float(env.get("POLICYHUB_POINTER_TTL_SECONDS", "2")),
+            rollout_state_machine=env.get("POLICYHUB_ROLLOUT_STATE_MACHINE"),
+            local_tick_seconds=float(env.get("POLICYHUB_LOCAL_TICK_SECONDS", "0.5")),
         )
 
 

@@ -10,6 +10,7 @@ DEPLOYMENT_SK = "DEPLOYMENT"
 CONSTRAINTS_SK = "CONSTRAINTS"
 VERSION_PREFIX = "VERSION#"
 KEY_SK = "KEY"
+ROLLOUT_PREFIX = "ROLLOUT#"
 
 
 def agent_pk(tenant_id: str, agent_type: str) -> str:
@@ -34,3 +35,7 @@ def key_pk(key_id: str) -> str:
 
 def tenant_keys_gsi(tenant_id: str) -> str:
     return f"T#{tenant_id}#KEYS"
+
+
+def rollout_sk(rollout_id: str) -> str:
+    return f"{ROLLOUT_PREFIX}{rollout_id}"

@@ -6,6 +6,7 @@ conditions, filters and indexes need (`status`, `revision`, `agent_type`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,11 +19,13 @@ from policyhub.adapters.dynamo_keys import (
     CONSTRAINTS_SK,
     DEPLOYMENT_SK,
     KEY_SK,
+    ROLLOUT_PREFIX,
     VERSION_PREFIX,
     agent_pk,
     audit_pk,
     audit_sk,
     key_pk,
+    rollout_sk,
     tenant_keys_gsi,
     version_sk,
 )
@@ -31,6 +34,7 @@ from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.keys import ApiKey
+from policyhub.domain.rollout import Rollout
 from policyhub.domain.routing import ServingView
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
@@ -215,21 +219,35 @@ class DynamoStore:
     def commit(self, transition: Transition) -> None:
         t = transition
         pk = agent_pk(t.tenant_id, t.agent_type)
-        deployment_put: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": {
-                "pk": _s(pk),
-                "sk": _s(DEPLOYMENT_SK),
-                "doc": _doc(t.deployment),
-                "revision": {"N": str(t.deployment.revision)},
-            },
-        }
-        if t.expected_revision == 0:
-            deployment_put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            deployment_put["ConditionExpression"] = "revision = :rev"
-            deployment_put["ExpressionAttributeValues"] = {":rev": {"N": str(t.expected_revision)}}
-        ops: list[TransactWriteItemTypeDef] = [{"Put": deployment_put}]  # type: ignore[typeddict-item]
+        ops: list[TransactWriteItemTypeDef] = []
+        if t.deployment is not None:
+            ops.append(
+                {
+                    "Put": self._guarded_put(
+                        {
+                            "pk": _s(pk),
+                            "sk": _s(DEPLOYMENT_SK),
+                            "doc": _doc(t.deployment),
+                            "revision": {"N": str(t.deployment.revision)},
+                        },
+                        t.expected_revision or None,
+                    )
+                }
+            )
+        for w in t.rollouts:
+            ops.append(
+                {
+                    "Put": self._guarded_put(
+                        {
+                            "pk": _s(pk),
+                            "sk": _s(rollout_sk(w.rollout.rollout_id)),
+                            "doc": _s(json.dumps(w.rollout.to_dict())),
+                            "revision": {"N": str(w.rollout.revision)},
+                        },
+                        w.expected_revision,
+                    )
+                }
+            )
         for v in t.new_versions:
             ops.append(
                 {
@@ -268,6 +286,33 @@ class DynamoStore:
             if exc.response.get("Error", {}).get("Code") in _CONFLICT_CODES:
                 raise concurrent_change(f"agent {t.agent_type!r}") from exc
             raise
+
+    def _guarded_put(self, item: Item, expected_revision: int | None) -> Any:
+        """A Put that only succeeds over `expected_revision` (or where nothing exists)."""
+        put: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if expected_revision is None:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "revision = :rev"
+            put["ExpressionAttributeValues"] = {":rev": {"N": str(expected_revision)}}
+        return put
+
+    # ---- rollouts ------------------------------------------------------------------------
+    def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None:
+        item = self._get(agent_pk(tenant_id, agent_type), rollout_sk(rollout_id))
+        return None if item is None else Rollout.from_dict(json.loads(item["doc"]["S"]))
+
+    def list_rollouts(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[Rollout]:
+        return self._page(
+            key_condition="pk = :pk AND begins_with(sk, :prefix)",
+            values={":pk": _s(agent_pk(tenant_id, agent_type)), ":prefix": _s(ROLLOUT_PREFIX)},
+            filter_expr=None,
+            limit=limit,
+            start=start,
+            load=lambda i: Rollout.from_dict(json.loads(i["doc"]["S"])),
+        )
 
     @staticmethod
     def _version_item(pk: str, v: PolicyVersion) -> Item:

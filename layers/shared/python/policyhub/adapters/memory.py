@@ -13,7 +13,9 @@ from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.keys import ApiKey
+from policyhub.domain.rollout import Rollout
 from policyhub.domain.routing import ServingView
+from policyhub.domain.training import ActiveJob, JobStatus, TrainingJob
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
 from policyhub.ports import Page, PageKey
@@ -29,6 +31,7 @@ class MemoryStore:
         self.audit: dict[str, list[AuditEvent]] = {}
         self.keys: dict[str, tuple[str, ApiKey]] = {}
         self.constraints: dict[_Agent, Constraints] = {}
+        self.rollouts: dict[_Agent, dict[str, Rollout]] = {}
 
     def get_deployment(self, tenant_id: str, agent_type: str) -> Deployment | None:
         return self.deployments.get((tenant_id, agent_type))
@@ -96,8 +99,16 @@ class MemoryStore:
         agent = (t.tenant_id, t.agent_type)
         with self._lock:
             current = self.deployments.get(agent)
-            if (current.revision if current else 0) != t.expected_revision:
+            if (
+                t.deployment is not None
+                and (current.revision if current else 0) != t.expected_revision
+            ):
                 raise concurrent_change(f"agent {t.agent_type!r}")
+            rollouts = self.rollouts.setdefault(agent, {})
+            for w in t.rollouts:
+                old_r = rollouts.get(w.rollout.rollout_id)
+                if (old_r.revision if old_r else None) != w.expected_revision:
+                    raise concurrent_change(f"rollout {w.rollout.rollout_id}")
             versions = self.versions.setdefault(agent, {})
             for v in t.new_versions:
                 if v.version in versions:
@@ -106,12 +117,32 @@ class MemoryStore:
                 old = versions.get(u.updated.version)
                 if old is None or old.status != u.expected:
                     raise concurrent_change(f"version {u.updated.version}")
-            self.deployments[agent] = t.deployment
+            if t.deployment is not None:
+                self.deployments[agent] = t.deployment
+            for w in t.rollouts:
+                rollouts[w.rollout.rollout_id] = w.rollout
             for v in t.new_versions:
                 versions[v.version] = v
             for u in t.version_updates:
                 versions[u.updated.version] = u.updated
             self.audit.setdefault(t.tenant_id, []).extend(t.audit)
+
+    def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None:
+        return self.rollouts.get((tenant_id, agent_type), {}).get(rollout_id)
+
+    def list_rollouts(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[Rollout]:
+        rows = sorted(
+            self.rollouts.get((tenant_id, agent_type), {}).values(),
+            key=lambda r: r.rollout_id,
+            reverse=True,
+        )
+        if start:
+            rows = [r for r in rows if r.rollout_id < start["sk"]]
+        more = len(rows) > limit
+        page = rows[:limit]
+        return Page(page, {"pk": "-", "sk": page[-1].rollout_id} if more and page else None)
 
     def put_key(self, tenant_id: str, key: ApiKey, audit: AuditEvent) -> None:
         with self._lock:
@@ -156,3 +187,104 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.current
+
+
+class MemoryJobStore:
+    """Training jobs, the per-agent guard and cursor, with DynamoJobStore's conditions.
+
+    Audit events go to the `MemoryStore` given, so a test reads one trail.
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._lock = threading.Lock()
+        self._store = store
+        self.jobs: dict[tuple[str, str], TrainingJob] = {}
+        self.active: dict[_Agent, ActiveJob] = {}
+        self.cursors: dict[_Agent, datetime] = {}
+
+    def get_job(self, tenant_id: str, agent_type: str, job_id: str) -> TrainingJob | None:
+        job = self.jobs.get((tenant_id, job_id))
+        return job if job is not None and job.agent_type == agent_type else None
+
+    def find_job(self, tenant_id: str, job_id: str) -> TrainingJob | None:
+        return self.jobs.get((tenant_id, job_id))
+
+    def list_jobs(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[TrainingJob]:
+        rows = sorted(
+            (j for (t, _), j in self.jobs.items() if t == tenant_id and j.agent_type == agent_type),
+            key=lambda j: j.job_id,
+            reverse=True,
+        )
+        if start:
+            rows = [j for j in rows if j.job_id < start["sk"]]
+        page = rows[:limit]
+        more = len(rows) > limit and bool(page)
+        return Page(page, {"pk": "-", "sk": page[-1].job_id} if more else None)
+
+    def get_active(self, tenant_id: str, agent_type: str) -> ActiveJob | None:
+        return self.active.get((tenant_id, agent_type))
+
+    def get_cursor(self, tenant_id: str, agent_type: str) -> datetime | None:
+        return self.cursors.get((tenant_id, agent_type))
+
+    def _holder_is(self, agent: _Agent, job_id: str | None) -> bool:
+        held = self.active.get(agent)
+        return (held.job_id if held else None) == job_id
+
+    def _audit(self, tenant_id: str, audit: AuditEvent) -> None:
+        self._store.audit.setdefault(tenant_id, []).append(audit)
+
+    def create(
+        self,
+        tenant_id: str,
+        job: TrainingJob,
+        guard: ActiveJob,
+        audit: AuditEvent,
+        replaces: TrainingJob | None,
+    ) -> None:
+        agent = (tenant_id, job.agent_type)
+        with self._lock:
+            if not self._holder_is(agent, replaces.job_id if replaces else None):
+                raise concurrent_change(f"training of agent {job.agent_type!r}")
+            if (tenant_id, job.job_id) in self.jobs:
+                raise concurrent_change(f"training job {job.job_id}")
+            if replaces is not None:
+                old = self.jobs.get((tenant_id, replaces.job_id))
+                if old is None or not old.active:
+                    raise concurrent_change(f"training job {replaces.job_id}")
+                self.jobs[(tenant_id, replaces.job_id)] = replaces
+            self.active[agent] = guard
+            self.jobs[(tenant_id, job.job_id)] = job
+            self._audit(tenant_id, audit)
+
+    def mark_running(self, tenant_id: str, job: TrainingJob, guard: ActiveJob) -> None:
+        agent = (tenant_id, job.agent_type)
+        with self._lock:
+            old = self.jobs.get((tenant_id, job.job_id))
+            if old is None or old.status is not JobStatus.QUEUED or not self._holder_is(
+                agent, job.job_id
+            ):
+                raise concurrent_change(f"training job {job.job_id}")
+            self.jobs[(tenant_id, job.job_id)] = job
+            self.active[agent] = guard
+
+    def finish(
+        self,
+        tenant_id: str,
+        job: TrainingJob,
+        expected: JobStatus,
+        audit: AuditEvent,
+        cursor: datetime | None,
+    ) -> None:
+        agent = (tenant_id, job.agent_type)
+        with self._lock:
+            old = self.jobs.get((tenant_id, job.job_id))
+            if old is None or old.status is not expected or not self._holder_is(agent, job.job_id):
+                raise concurrent_change(f"training job {job.job_id}")
+            self.jobs[(tenant_id, job.job_id)] = job
+            del self.active[agent]
+            if cursor is not None:
+                self.cursors[agent] = cursor
+            self._audit(tenant_id, audit)

@@ -16,14 +16,17 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestValidationError,
+    ResponseValidationError,
+)
 from pydantic import BaseModel, ValidationError
 
 from policyhub.api.context import set_principal
 from policyhub.api.errors import JSON, envelope, from_validation_errors, proxy_error
 from policyhub.api.routes import ROUTES, ROUTES_BY_NAME, Route
 from policyhub.domain.access import Principal
-from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.errors import ErrorDetail, PolicyHubError
 from policyhub.invocation import lambda_context
 
 logger = Logger(service="policyhub")
@@ -67,6 +70,16 @@ def build_resolver(routes: Iterable[Route]) -> APIGatewayRestResolver:
     def _validation(err: RequestValidationError) -> Response[str]:
         return _error_response(app, from_validation_errors(err.errors()))
 
+    @app.exception_handler(ResponseValidationError)  # type: ignore[untyped-decorator]
+    def _bad_response(err: ResponseValidationError) -> Response[str]:
+        logger.error("response failed its own schema", extra={"errors": str(err.errors())})
+        return _error_response(
+            app,
+            PolicyHubError(
+                "internal_error", "internal error; quote the request id when you report it"
+            ),
+        )
+
     @app.not_found
     def _not_found(_: Exception) -> Response[str]:
         return _error_response(app, PolicyHubError("not_found", "no such route"))
@@ -88,11 +101,26 @@ def _body_size(event: dict[str, Any]) -> int:
     return size * 3 // 4 if event.get("isBase64Encoded") else size
 
 
+def _is_utf8(body_base64: str) -> bool:
+    """API Gateway hands over a body that is not UTF-8 base64-encoded; JSON must be UTF-8."""
+    try:
+        base64.b64decode(body_base64).decode()
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return True
+
+
 def _guard(route: Route, event: dict[str, Any], request_id: str) -> PolicyHubError | None:
     """Limits and access checks that come before any parsing."""
     if _body_size(event) > route.max_body_bytes:
         return PolicyHubError(
             "payload_too_large", f"request body is larger than {route.max_body_bytes} bytes"
+        )
+    if event.get("isBase64Encoded") and not _is_utf8(event.get("body") or ""):
+        return PolicyHubError(
+            "malformed_json",
+            "the request body is not UTF-8 text",
+            [ErrorDetail("body", "not UTF-8")],
         )
     if not route.auth:
         return None
@@ -130,9 +158,12 @@ def _direct(route: Route) -> Callable[[dict[str, Any]], dict[str, Any]]:
             result: BaseModel = endpoint(body=body)
         except PolicyHubError as err:
             return proxy_error(err, request_id)
-        return {"statusCode": route.status_code, "isBase64Encoded": False,
-                "headers": {"Content-Type": JSON, "x-request-id": request_id},
-                "body": result.model_dump_json()}
+        return {
+            "statusCode": route.status_code,
+            "isBase64Encoded": False,
+            "headers": {"Content-Type": JSON, "x-request-id": request_id},
+            "body": result.model_dump_json(),
+        }
 
     return call
 

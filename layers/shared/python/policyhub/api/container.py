@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
 
 from policyhub import signing
 from policyhub.adapters.clock import SystemClock
+from policyhub.adapters.dynamo_jobs import DynamoJobStore
 from policyhub.adapters.dynamo_store import DynamoStore
+from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
 from policyhub.adapters.emf_metrics import EmfServingMetrics
 from policyhub.adapters.idempotency import PowertoolsOnce
-from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink
+from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink, S3InteractionLog
+from policyhub.adapters.local_jobs import ThreadJobRunner
+from policyhub.adapters.log_partitions import S3AgentDirectory
 from policyhub.adapters.s3_artifacts import S3ArtifactStore
+from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
+from policyhub.domain.training import TrainingJob
 from policyhub.domain.versions import FeatureSchema
 from policyhub.ml.scoring import SessionCache
 from policyhub.ml.validation import validate_policy_artifact
+from policyhub.services.comparison import CompareService
 from policyhub.services.constraints import ConstraintService
+from policyhub.services.health_reader import LogHealthReader
 from policyhub.services.keys import KeyService
 from policyhub.services.ranking import RankService
 from policyhub.services.registry import Registry
+from policyhub.services.rollouts import RolloutService
 from policyhub.services.serving_view_cache import ServingViewCache
+from policyhub.services.training import TrainingConfig, TrainingService
 from policyhub.settings import settings
+from policyhub.training_settings import LearningSettings
 
 
 @cache
@@ -72,13 +84,99 @@ def rank_service() -> RankService:
     )
 
 
+@cache
+def workflows() -> StepFunctionsStarter | LocalRolloutRunner:
+    s = settings()
+    if s.rollout_state_machine:
+        return StepFunctionsStarter(s.rollout_state_machine)
+    return LocalRolloutRunner(lambda: rollouts().tick, s.local_tick_seconds)
+
+
+@cache
+def rollouts() -> RolloutService:
+    s = settings()
+    return RolloutService(
+        store(),
+        registry(),
+        LogHealthReader(S3InteractionLog(s.interaction_bucket)),
+        workflows(),
+        SystemClock(),
+    )
+
+
 def reset() -> None:
     """Forget wired services (tests and the local stack change settings)."""
+    if workflows.cache_info().currsize:
+        runner = workflows()
+        if isinstance(runner, LocalRolloutRunner):
+            runner.stop()
     if log_sink.cache_info().currsize:
         sink = log_sink()
         if isinstance(sink, BatchingS3Sink):
             sink.close()
-    for f in (store, registry, keys, constraints, log_sink, rank_service):
+    for f in (store, registry, keys, constraints, log_sink, rank_service, workflows, rollouts):
         f.cache_clear()
     settings.cache_clear()
     signing.reset()
+    _reset_learning()
+
+
+# ---- the learning loop: training jobs and compare --------------------------------------------
+@cache
+def learning_settings() -> LearningSettings:
+    return LearningSettings.from_env()
+
+
+@cache
+def job_store() -> DynamoJobStore:
+    return DynamoJobStore(settings().table_name)
+
+
+@cache
+def job_runner() -> EcsJobRunner | ThreadJobRunner:
+    if learning_settings().job_runner == "ecs":
+        return EcsJobRunner(EcsTaskConfig.from_env())
+    return ThreadJobRunner(run_training_job)
+
+
+def run_training_job(tenant_id: str, agent_type: str, job_id: str) -> TrainingJob:
+    """The job body: what the ECS task's main.py and the local worker thread both call."""
+    return training().run(tenant_id, agent_type, job_id)
+
+
+@cache
+def training() -> TrainingService:
+    s, ls = settings(), learning_settings()
+    return TrainingService(
+        job_store(),
+        registry(),
+        S3InteractionLog(s.interaction_bucket),
+        job_runner(),
+        S3AgentDirectory(s.interaction_bucket),
+        SystemClock(),
+        TrainingConfig(
+            min_new_interactions=ls.min_new_interactions,
+            window=timedelta(hours=ls.training_window_hours),
+        ),
+    )
+
+
+@cache
+def comparisons() -> CompareService:
+    s = settings()
+    return CompareService(
+        registry(),
+        S3ArtifactStore(s.artifact_bucket),
+        S3InteractionLog(s.interaction_bucket),
+        SystemClock(),
+        s.max_artifact_bytes,
+    )
+
+
+def _reset_learning() -> None:
+    if job_runner.cache_info().currsize:
+        runner = job_runner()
+        if isinstance(runner, ThreadJobRunner):
+            runner.stop()
+    for f in (learning_settings, job_store, job_runner, training, comparisons):
+        f.cache_clear()

@@ -32,7 +32,8 @@ class ServedPolicy(BaseModel):
 class RolloutRoute(BaseModel):
     rollout_id: str
     candidate: ServedPolicy
-    stage: Literal["shadow", "canary"]
+    stage: Literal["shadow", "canary", "watch"]
+    """`watch`: promoted; production serves and its traffic is tagged for the watch."""
     traffic_percent: float = Field(ge=0, le=100)
 
 
@@ -90,6 +91,8 @@ def assign(view: ServingView, routing_key: str) -> Assignment:
     r = view.rollout
     if r is None:
         return Assignment("production", view.production)
+    if r.stage == "watch":
+        return Assignment("production", view.production, rollout_id=r.rollout_id)
     if r.stage == "shadow":
         return Assignment(
             "production", view.production, shadow=r.candidate, rollout_id=r.rollout_id

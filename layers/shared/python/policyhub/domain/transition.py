@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from policyhub.domain.audit import AuditEvent
 from policyhub.domain.deployment import Deployment
+from policyhub.domain.rollout import Rollout
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
 
 
@@ -23,12 +24,22 @@ class VersionUpdate:
 
 
 @dataclass(frozen=True)
+class RolloutWrite:
+    """Write a rollout record: new (`expected_revision` None) or replacing that revision."""
+
+    rollout: Rollout
+    expected_revision: int | None
+
+
+@dataclass(frozen=True)
 class Transition:
     tenant_id: str
     agent_type: str
     expected_revision: int
     """The deployment's revision as read; 0 means the deployment record does not exist yet."""
-    deployment: Deployment
+    deployment: Deployment | None
+    """None leaves the pointer alone (a rollout step that changes no routing)."""
     version_updates: tuple[VersionUpdate, ...] = ()
     new_versions: tuple[PolicyVersion, ...] = ()
     audit: tuple[AuditEvent, ...] = ()
+    rollouts: tuple[RolloutWrite, ...] = ()

@@ -1,9 +1,10 @@
-"""Moving production: promote and rollback (admin)."""
+"""Moving production: promote (safe, canary, immediate) and rollback (admin)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from policyhub.api import container
@@ -14,29 +15,42 @@ from policyhub.api.models import (
     RollbackRequest,
     RollbackResponse,
 )
-from policyhub.domain.errors import invalid
+from policyhub.domain.rollout import Rollout, RolloutStrategy
 
 
-def promote(body: Annotated[PromoteRequest, Body()]) -> PromotionResponse:
-    if body.strategy != "immediate":
-        raise invalid(
-            "body.strategy",
-            "only `immediate` is available in this release; "
-            "the safe and canary pipelines are not deployed",
+def promote(body: Annotated[PromoteRequest, Body()]) -> PromotionResponse | Rollout:
+    """`immediate` answers 200 with the promotion; `safe`/`canary` 202 with the Rollout."""
+    if body.strategy == "immediate":
+        if body.pipeline is not None:
+            from policyhub.domain.errors import invalid
+
+            raise invalid("body.pipeline", "only safe and canary promotions run a pipeline")
+        done = container.registry().promote_immediate(
+            principal(), body.agent_type, body.version, body.reason
         )
-    done = container.registry().promote_immediate(
-        principal(), body.agent_type, body.version, body.reason
+        return PromotionResponse(
+            version=done.version,
+            agent_type=done.agent_type,
+            promoted_at=done.promoted_at,
+            previous_version=done.previous_version,
+        )
+    rollout = container.rollouts().start(
+        principal(),
+        body.agent_type,
+        body.version,
+        RolloutStrategy(body.strategy),
+        body.reason,
+        body.pipeline,
     )
-    return PromotionResponse(
-        version=done.version,
-        agent_type=done.agent_type,
-        promoted_at=done.promoted_at,
-        previous_version=done.previous_version,
+    return Response(
+        status_code=202,
+        content_type="application/json",  # type: ignore[return-value]
+        body=rollout,
     )
 
 
 def rollback(body: Annotated[RollbackRequest, Body()]) -> RollbackResponse:
-    done = container.registry().rollback(principal(), body.agent_type, body.version, body.reason)
+    done = container.rollouts().rollback(principal(), body.agent_type, body.version, body.reason)
     return RollbackResponse(
         version=done.version,
         agent_type=done.agent_type,

@@ -34,11 +34,16 @@ def get_status(agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> StatusRespons
             promoted_at=version.promoted_at,
             metrics=version.metrics.model_dump(),
         )
+    rollout = (
+        container.rollouts().get(tenant, agent_type, d.active_rollout_id)
+        if d.active_rollout_id
+        else None
+    )
     return StatusResponse(
         agent_type=agent_type,
         production=production,
         previous=d.previous,
-        rollout=None,
+        rollout=rollout.model_dump(mode="json") if rollout else None,
         experiment=None,
         total_versions=d.total_versions,
     )

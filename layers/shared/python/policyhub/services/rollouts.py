@@ -1,0 +1,493 @@
+"""Safe deployment: start a rollout, drive it step by step, abort it, roll back around it.
+
+Every change is one conditional Transition (deployment revision, rollout revision, version
+statuses), so a manual promote, abort or rollback racing the controller leaves one consistent
+state and a 409 for the loser (DESIGN.md invariants 1, 6, 7, 8).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from policyhub.domain.access import Principal
+from policyhub.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent
+from policyhub.domain.deployment import Deployment
+from policyhub.domain.errors import PolicyHubError, invalid
+from policyhub.domain.rollout import (
+    PipelineConfig,
+    Rollout,
+    RolloutState,
+    RolloutStrategy,
+    Stage,
+    abort_rollout,
+    start_rollout,
+)
+from policyhub.domain.routing import RolloutRoute, ServedPolicy
+from policyhub.domain.transition import RolloutWrite, Transition, VersionUpdate
+from policyhub.domain.versions import PolicyStatus, PolicyVersion
+from policyhub.ports import Clock, HealthReader, Page, PageKey, PolicyStore, WorkflowStarter
+from policyhub.services.registry import Promotion, Registry
+from policyhub.services.rollout_controller import Decision, DecisionKind, apply, step
+
+MAX_WAIT_SECONDS = 60
+
+
+def new_rollout_id(now: datetime) -> str:
+    """Time-sortable, so listing by sort key is newest first."""
+    return f"ro_{int(now.timestamp() * 1000):013d}{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What the workflow loop does next."""
+
+    done: bool
+    wait_seconds: int
+    state: str
+    decision: str | None
+
+
+def _route(rollout: Rollout, candidate: PolicyVersion) -> RolloutRoute | None:
+    if rollout.is_terminal or (rollout.state is RolloutState.PROMOTED and not rollout.watching):
+        return None
+    stages: dict[Stage, Literal["shadow", "canary", "watch"]] = {
+        Stage.SHADOW: "shadow", Stage.CANARY: "canary", Stage.POST_PROMOTION: "watch"}
+    return RolloutRoute(
+        rollout_id=rollout.rollout_id,
+        candidate=ServedPolicy.of(candidate),
+        stage=stages[rollout.current_step.stage],
+        traffic_percent=rollout.traffic_percent,
+    )
+
+
+def _status_of(rollout: Rollout) -> PolicyStatus:
+    if rollout.state is RolloutState.SHADOW:
+        return PolicyStatus.SHADOW
+    if rollout.state is RolloutState.CANARY:
+        return PolicyStatus.CANARY
+    if rollout.state is RolloutState.PROMOTED:
+        return PolicyStatus.PRODUCTION
+    return PolicyStatus.ROLLED_BACK
+
+
+class RolloutService:
+    def __init__(
+        self,
+        store: PolicyStore,
+        registry: Registry,
+        health: HealthReader,
+        workflows: WorkflowStarter,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._health = health
+        self._workflows = workflows
+        self._clock = clock
+
+    # ---- reads -------------------------------------------------------------------------
+    def get(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout:
+        found = self._store.get_rollout(tenant_id, agent_type, rollout_id)
+        if found is None:
+            raise PolicyHubError(
+                "rollout_not_found", f"no rollout {rollout_id} of agent {agent_type!r}"
+            )
+        return found
+
+    def list_page(
+        self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
+    ) -> Page[Rollout]:
+        return self._store.list_rollouts(tenant_id, agent_type, limit, start)
+
+    def active(self, tenant_id: str, agent_type: str) -> Rollout | None:
+        d = self._registry.deployment(tenant_id, agent_type)
+        if d.active_rollout_id is None:
+            return None
+        return self._store.get_rollout(tenant_id, agent_type, d.active_rollout_id)
+
+    # ---- start -------------------------------------------------------------------------
+    def start(
+        self,
+        principal: Principal,
+        agent_type: str,
+        version: str,
+        strategy: RolloutStrategy,
+        reason: str | None,
+        overrides: dict[str, Any] | None,
+    ) -> Rollout:
+        tenant_id = principal.tenant_id
+        current = self._registry.deployment(tenant_id, agent_type)
+        target = self._registry.version(tenant_id, agent_type, version)
+        self._check_startable(current, target)
+        try:
+            config = PipelineConfig.model_validate(overrides or {})
+        except ValidationError as exc:
+            raise invalid(
+                "body.pipeline." + ".".join(str(p) for p in exc.errors()[0]["loc"]),
+                exc.errors()[0]["msg"]) from exc
+        now = self._clock.now()
+        rollout = start_rollout(
+            rollout_id=new_rollout_id(now),
+            tenant_id=tenant_id,
+            agent_type=agent_type,
+            candidate_version=version,
+            baseline_version=current.production_version,
+            strategy=strategy,
+            config=config,
+            now=now,
+        )
+        deployment = current.model_copy(
+            update={
+                "active_rollout_id": rollout.rollout_id,
+                "rollout_route": _route(rollout, target),
+                "revision": current.revision + 1,
+            }
+        )
+        audit = self._event(
+            principal.key_id,
+            AuditAction.ROLLOUT_START,
+            agent_type,
+            current.production_version,
+            version,
+            reason,
+            {
+                "rollout_id": rollout.rollout_id,
+                "strategy": strategy.value,
+                "pipeline": config.model_dump(mode="json"),
+            },
+        )
+        self._store.commit(
+            Transition(
+                tenant_id,
+                agent_type,
+                current.revision,
+                deployment,
+                version_updates=(
+                    VersionUpdate(
+                        target.model_copy(update={"status": _status_of(rollout)}),
+                        PolicyStatus.CANDIDATE,
+                    ),
+                ),
+                audit=(audit,),
+                rollouts=(RolloutWrite(rollout, None),),
+            )
+        )
+        self._workflows.start(tenant_id, agent_type, rollout.rollout_id)
+        return rollout
+
+    @staticmethod
+    def _check_startable(current: Deployment, target: PolicyVersion) -> None:
+        if current.active_rollout_id:
+            raise PolicyHubError(
+                "rollout_active",
+                f"rollout {current.active_rollout_id} is active; abort it or let it finish first",
+            )
+        if current.active_experiment_id:
+            raise PolicyHubError(
+                "experiment_active",
+                f"experiment {current.active_experiment_id} is running; stop it first",
+            )
+        if target.status == PolicyStatus.PRODUCTION:
+            raise PolicyHubError("already_production", f"{target.version} is already in production")
+        if target.status != PolicyStatus.CANDIDATE:
+            raise PolicyHubError(
+                "not_promotable",
+                f"{target.version} is {target.status.value}; only a candidate can be promoted",
+            )
+        if current.production is None:
+            raise PolicyHubError(
+                "not_promotable",
+                "there is no production version to compare "
+                "against yet; promote the first version with strategy "
+                "immediate",
+            )
+        if current.production.feature_schema != target.feature_schema:
+            raise PolicyHubError(
+                "not_promotable",
+                f"{target.version} expects other features "
+                f"than production {current.production.version}; a canary "
+                "would fail every request it serves",
+            )
+
+    # ---- the controller step -----------------------------------------------------------
+    def tick(self, tenant_id: str, agent_type: str, rollout_id: str) -> Tick:
+        """One pass of the workflow loop: judge the current step and apply the decision."""
+        rollout = self.get(tenant_id, agent_type, rollout_id)
+        if rollout.is_terminal or (rollout.state is RolloutState.PROMOTED and not rollout.watching):
+            return Tick(True, 0, rollout.state.value, None)
+        now = self._clock.now()
+        health = self._health.read(rollout, rollout.step_started_at, now)
+        decision = step(rollout, health, now)
+        after = apply(rollout, decision, now)
+        self._commit_decision(rollout, after, decision)
+        done = after.is_terminal or (after.state is RolloutState.PROMOTED and not after.watching)
+        wait = max(1, min(MAX_WAIT_SECONDS, after.config.step_seconds // 10 or 1))
+        return Tick(done, 0 if done else wait, after.state.value, decision.kind.value)
+
+    def _commit_decision(self, before: Rollout, after: Rollout, decision: Decision) -> None:
+        tenant_id, agent_type = before.tenant_id, before.agent_type
+        write = RolloutWrite(after, before.revision)
+        if decision.kind is DecisionKind.HOLD:
+            self._store.commit(Transition(tenant_id, agent_type, 0, None, rollouts=(write,)))
+            return
+        current = self._registry.deployment(tenant_id, agent_type)
+        if current.active_rollout_id != before.rollout_id:
+            raise PolicyHubError(
+                "concurrent_change",
+                f"rollout {before.rollout_id} is no longer the agent's active rollout",
+            )
+        candidate = self._registry.version(tenant_id, agent_type, before.candidate_version)
+        evidence = decision.evidence()
+        updates: list[VersionUpdate] = []
+        deployment = current.model_copy(update={"revision": current.revision + 1})
+        if decision.kind is DecisionKind.ADVANCE:
+            action = AuditAction.ROLLOUT_STEP
+            deployment.rollout_route = _route(after, candidate)
+            if candidate.status != _status_of(after):
+                updates.append(
+                    VersionUpdate(
+                        candidate.model_copy(update={"status": _status_of(after)}), candidate.status
+                    )
+                )
+        elif decision.kind is DecisionKind.PROMOTE:
+            action = AuditAction.PROMOTE
+            deployment = current.with_production(candidate, self._clock.now())
+            deployment.rollout_route = _route(after, candidate)
+            updates.append(
+                VersionUpdate(
+                    candidate.model_copy(
+                        update={
+                            "status": PolicyStatus.PRODUCTION,
+                            "promoted_at": deployment.promoted_at,
+                        }
+                    ),
+                    candidate.status,
+                )
+            )
+            if current.production_version is not None:
+                old = self._registry.version(tenant_id, agent_type, current.production_version)
+                updates.append(
+                    VersionUpdate(
+                        old.model_copy(update={"status": PolicyStatus.RETIRED}),
+                        PolicyStatus.PRODUCTION,
+                    )
+                )
+        elif decision.kind is DecisionKind.COMPLETE:
+            action = AuditAction.ROLLOUT_STEP
+            deployment.active_rollout_id = None
+            deployment.rollout_route = None
+        else:
+            action = AuditAction.AUTO_ROLLBACK
+            deployment, updates = self._undo(current, before, candidate)
+        audit = self._event(
+            SYSTEM_ACTOR,
+            action,
+            agent_type,
+            before.baseline_version,
+            before.candidate_version,
+            after.outcome_reason or "; ".join(decision.reasons),
+            {"rollout_id": before.rollout_id, "decision": decision.kind.value, **evidence},
+        )
+        self._store.commit(
+            Transition(
+                tenant_id,
+                agent_type,
+                current.revision,
+                deployment,
+                version_updates=tuple(updates),
+                audit=(audit,),
+                rollouts=(write,),
+            )
+        )
+
+    def _undo(
+        self, current: Deployment, rollout: Rollout, candidate: PolicyVersion
+    ) -> tuple[Deployment, list[VersionUpdate]]:
+        """Traffic back to the baseline; the candidate is marked rolled_back."""
+        tenant_id, agent_type = rollout.tenant_id, rollout.agent_type
+        rolled_back = candidate.model_copy(update={"status": PolicyStatus.ROLLED_BACK})
+        updates = [VersionUpdate(rolled_back, candidate.status)]
+        deployment = current.model_copy(
+            update={
+                "active_rollout_id": None,
+                "rollout_route": None,
+                "revision": current.revision + 1,
+            }
+        )
+        if (
+            current.production_version == rollout.candidate_version
+            and rollout.baseline_version is not None
+        ):
+            baseline = self._registry.version(tenant_id, agent_type, rollout.baseline_version)
+            restored = current.with_production(baseline, self._clock.now())
+            deployment = restored.model_copy(
+                update={
+                    "active_rollout_id": None,
+                    "rollout_route": None,
+                    "previous": [
+                        p for p in restored.previous if p.version != rollout.candidate_version
+                    ],
+                }
+            )
+            updates.append(
+                VersionUpdate(
+                    baseline.model_copy(
+                        update={
+                            "status": PolicyStatus.PRODUCTION,
+                            "promoted_at": deployment.promoted_at,
+                        }
+                    ),
+                    PolicyStatus.RETIRED,
+                )
+            )
+        return deployment, updates
+
+    # ---- admins ------------------------------------------------------------------------
+    def abort(
+        self, principal: Principal, agent_type: str, rollout_id: str, reason: str | None
+    ) -> Rollout:
+        rollout = self.get(principal.tenant_id, agent_type, rollout_id)
+        after = abort_rollout(rollout, reason or "aborted by an admin", self._clock.now())
+        current = self._registry.deployment(principal.tenant_id, agent_type)
+        transition = self._abort_transition(principal, current, rollout, after, reason)
+        self._store.commit(transition)
+        return after
+
+    def _abort_transition(
+        self,
+        principal: Principal,
+        current: Deployment,
+        rollout: Rollout,
+        after: Rollout,
+        reason: str | None,
+        extra_audit: tuple[AuditEvent, ...] = (),
+    ) -> Transition:
+        tenant_id, agent_type = principal.tenant_id, rollout.agent_type
+        candidate = self._registry.version(tenant_id, agent_type, rollout.candidate_version)
+        if rollout.watching:  # production already moved: the watch ends, nothing else changes
+            deployment = current.model_copy(
+                update={
+                    "active_rollout_id": None,
+                    "rollout_route": None,
+                    "revision": current.revision + 1,
+                }
+            )
+            updates: list[VersionUpdate] = []
+        else:
+            deployment, updates = self._undo(current, rollout, candidate)
+        audit = self._event(
+            principal.key_id,
+            AuditAction.ABORT,
+            agent_type,
+            rollout.candidate_version,
+            rollout.baseline_version,
+            reason,
+            {
+                "rollout_id": rollout.rollout_id,
+                "stage": rollout.current_step.stage.value,
+                "traffic_percent": rollout.traffic_percent,
+            },
+        )
+        return Transition(
+            tenant_id,
+            agent_type,
+            current.revision,
+            deployment,
+            version_updates=tuple(updates),
+            audit=(audit,),
+            rollouts=(RolloutWrite(after, rollout.revision),),
+        )
+
+    def rollback(
+        self, principal: Principal, agent_type: str, version: str, reason: str | None
+    ) -> Promotion:
+        """Manual rollback; an active rollout is aborted first, in the same transaction."""
+        tenant_id = principal.tenant_id
+        current = self._registry.deployment(tenant_id, agent_type)
+        if current.active_rollout_id is None:
+            return self._registry.rollback(principal, agent_type, version, reason)
+        rollout = self.get(tenant_id, agent_type, current.active_rollout_id)
+        target = self._registry.version(tenant_id, agent_type, version)
+        now = self._clock.now()
+        after = abort_rollout(rollout, f"manual rollback to {version}", now)
+        aborted = self._abort_transition(principal, current, rollout, after, reason)
+        deployment = aborted.deployment
+        assert deployment is not None and deployment.production_version is not None
+        serving = deployment.production_version
+        updates = list(aborted.version_updates)
+        if target.version != serving:
+            if target.status != PolicyStatus.RETIRED:
+                raise PolicyHubError(
+                    "not_rollbackable",
+                    f"{version} is {target.status.value}; "
+                    "only the current production or a retired version can "
+                    "be restored",
+                )
+            old = self._registry.version(tenant_id, agent_type, serving)
+            deployment = deployment.with_production(target, now)
+            updates += [
+                VersionUpdate(
+                    target.model_copy(
+                        update={"status": PolicyStatus.PRODUCTION, "promoted_at": now}
+                    ),
+                    PolicyStatus.RETIRED,
+                ),
+                VersionUpdate(
+                    old.model_copy(update={"status": PolicyStatus.RETIRED}), PolicyStatus.PRODUCTION
+                ),
+            ]
+        event = self._event(
+            principal.key_id,
+            AuditAction.ROLLBACK,
+            agent_type,
+            serving,
+            target.version,
+            reason,
+            {"aborted_rollout_id": rollout.rollout_id, "revision": deployment.revision},
+        )
+        self._store.commit(
+            Transition(
+                tenant_id,
+                agent_type,
+                current.revision,
+                deployment,
+                version_updates=tuple(updates),
+                audit=(*aborted.audit, event),
+                rollouts=aborted.rollouts,
+            )
+        )
+        return Promotion(
+            target.version,
+            agent_type,
+            deployment.promoted_at or now,
+            serving if serving != target.version else None,
+            rollout.rollout_id,
+        )
+
+    def _event(
+        self,
+        actor: str,
+        action: AuditAction,
+        agent_type: str,
+        from_version: str | None,
+        to_version: str | None,
+        reason: str | None,
+        details: dict[str, Any],
+    ) -> AuditEvent:
+        return AuditEvent(
+            event_id=uuid.uuid4().hex,
+            at=self._clock.now(),
+            actor=actor,
+            action=action,
+            agent_type=agent_type,
+            from_version=from_version,
+            to_version=to_version,
+            reason=reason,
+            details=details,
+        )

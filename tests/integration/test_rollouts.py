@@ -1,0 +1,189 @@
+"""The safe pipeline through the handlers on moto, with compressed time and the local runner."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from infra.local.seed import seed_demo
+from policyhub.api import container
+from tests.integration.test_serving import rank_body
+from tests.support.api import Api, error_code
+from tests.support.traffic import balanced_users, send
+
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rollouts")]
+
+# Compressed time, and thresholds a 100 %-successful candidate of equal latency clears with
+# tens of samples: the statistics themselves are tested in tests/unit/rollout.
+FAST = {
+    "shadow_seconds": 1,
+    "shadow_min_decisions": 20,
+    "canary_steps": [5, 10, 25, 50, 100],
+    "step_seconds": 1,
+    "min_samples_per_step": 20,
+    "max_step_seconds": 60,
+    "post_promotion_seconds": 1,
+    "min_success_rate": 0.8,
+    "max_latency_increase": 2.0,
+}
+
+
+@pytest.fixture
+def demo(embedded_aws: None, monkeypatch: pytest.MonkeyPatch) -> Api:
+    monkeypatch.setenv("POLICYHUB_POINTER_TTL_SECONDS", "0")
+    monkeypatch.setenv("POLICYHUB_LOCAL_TICK_SECONDS", "0.2")
+    container.reset()
+    return Api(seed_demo(None).admin_key)
+
+
+def _wait_until(
+    api: Api, rollout_id: str, states: set[str], traffic: Any, timeout: float = 90
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    users = balanced_users(rollout_id)
+    while time.monotonic() < deadline:
+        r = api.get(f"/policies/rollouts/{rollout_id}").json()
+        if r["state"] in states:
+            return r  # type: ignore[no-any-return]
+        traffic(users)
+    raise AssertionError(f"rollout stuck: {api.get(f'/policies/rollouts/{rollout_id}').body!r}")
+
+
+def test_a_good_candidate_goes_all_the_way_to_production(demo: Api) -> None:
+    r = demo.post(
+        "/policies/promote", {"version": "v1.2.5", "pipeline": FAST, "reason": "better offline"}
+    )
+    assert r.status == 202, r.body
+    rollout = r.json()
+    assert (rollout["state"], rollout["strategy"]) == ("shadow", "safe")
+    assert demo.get("/policies/status").json()["rollout"]["rollout_id"] == rollout["rollout_id"]
+    assert demo.get("/policies/v1.2.5").json()["status"] == "shadow"
+    final = _wait_until(
+        demo,
+        rollout["rollout_id"],
+        {"promoted", "rolled_back", "aborted"},
+        lambda users: send(demo, rank_body, users, 40),
+    )
+    assert final["state"] == "promoted", final["outcome_reason"]
+    stages = [(s["stage"], s["traffic_percent"]) for s in final["steps"]]
+    assert stages[:6] == [
+        ("shadow", 0),
+        ("canary", 5),
+        ("canary", 10),
+        ("canary", 25),
+        ("canary", 50),
+        ("canary", 100),
+    ]
+    for s in final["steps"][:6]:
+        assert s["verdict"] == "healthy" and s["candidate"]["requests"] > 0 and s["reasons"]
+    assert demo.get("/policies/status").json()["production"]["version"] == "v1.2.5"
+    assert demo.get("/policies/v1.2.4").json()["status"] == "retired"
+    actions = [e["action"] for e in demo.get("/policies/audit", limit=20).json()["items"]]
+    assert "promote" in actions and "rollout_start" in actions
+    assert actions.count("rollout_step") >= 5
+
+
+def test_a_candidate_users_dislike_is_rolled_back_at_its_first_canary_step(demo: Api) -> None:
+    fast = {**FAST, "shadow_seconds": 1}
+    rollout = demo.post(
+        "/policies/promote", {"version": "v1.2.5", "strategy": "canary", "pipeline": fast}
+    ).json()
+
+    def traffic(users: Any) -> None:
+        send(demo, rank_body, users, 40, success=lambda d: d["variant"] != "canary")
+
+    final = _wait_until(
+        demo, rollout["rollout_id"], {"promoted", "rolled_back", "aborted"}, traffic
+    )
+    assert final["state"] == "rolled_back"
+    assert final["steps"][-1]["traffic_percent"] == 5
+    assert final["steps"][-1]["verdict"] == "unhealthy"
+    assert "success" in final["outcome_reason"]
+    status = demo.get("/policies/status").json()
+    assert status["production"]["version"] == "v1.2.4" and status["rollout"] is None
+    assert demo.get("/policies/v1.2.5").json()["status"] == "rolled_back"
+    top = demo.get("/policies/audit").json()["items"][0]
+    assert (
+        top["action"] == "auto_rollback" and top["details"]["rollout_id"] == rollout["rollout_id"]
+    )
+
+
+def test_no_traffic_never_advances_and_rolls_back_at_the_deadline(demo: Api) -> None:
+    rollout = demo.post(
+        "/policies/promote",
+        {"version": "v1.2.5", "strategy": "canary", "pipeline": {**FAST, "max_step_seconds": 3}},
+    ).json()
+    final = _wait_until(
+        demo,
+        rollout["rollout_id"],
+        {"promoted", "rolled_back", "aborted"},
+        lambda users: time.sleep(0.3),
+        timeout=30,
+    )
+    assert final["state"] == "rolled_back" and len(final["steps"]) == 1
+    assert final["steps"][0]["verdict"] == "inconclusive"
+    assert demo.get("/policies/status").json()["production"]["version"] == "v1.2.4"
+
+
+def test_manual_rollback_during_a_rollout_aborts_it_first(demo: Api) -> None:
+    rollout = demo.post(
+        "/policies/promote",
+        {
+            "version": "v1.2.5",
+            "strategy": "canary",
+            "pipeline": {**FAST, "step_seconds": 600, "max_step_seconds": 1200},
+        },
+    ).json()
+    r = demo.post(
+        "/policies/rollback",
+        {"version": "v1.2.2", "agent_type": "memory_manager", "reason": "incident"},
+    )
+    assert r.status == 200, r.body
+    assert r.json()["aborted_rollout_id"] == rollout["rollout_id"]
+    assert r.json()["version"] == "v1.2.2" and r.json()["previous_version"] == "v1.2.4"
+    got = demo.get(f"/policies/rollouts/{rollout['rollout_id']}").json()
+    assert got["state"] == "aborted"
+    status = demo.get("/policies/status").json()
+    assert status["production"]["version"] == "v1.2.2" and status["rollout"] is None
+    assert demo.get("/policies/v1.2.5").json()["status"] == "rolled_back"
+    actions = [e["action"] for e in demo.get("/policies/audit").json()["items"][:2]]
+    assert sorted(actions) == ["abort", "rollback"]
+
+
+def test_promote_and_abort_conflicts_are_409(demo: Api) -> None:
+    rollout = demo.post(
+        "/policies/promote",
+        {
+            "version": "v1.2.5",
+            "strategy": "canary",
+            "pipeline": {**FAST, "step_seconds": 600, "max_step_seconds": 1200},
+        },
+    ).json()
+    r = demo.post("/policies/promote", {"version": "v1.2.6", "strategy": "immediate"})
+    assert (r.status, error_code(r)) == (409, "rollout_active")
+    r = demo.post("/policies/promote", {"version": "v1.2.6"})
+    assert (r.status, error_code(r)) == (409, "rollout_active")
+    aborted = demo.post(f"/policies/rollouts/{rollout['rollout_id']}/abort", {"reason": "no"})
+    assert aborted.status == 200 and aborted.json()["state"] == "aborted"
+    again = demo.post(f"/policies/rollouts/{rollout['rollout_id']}/abort", {})
+    assert again.status == 409
+    assert demo.get("/policies/rollouts/ro_missing").status == 404
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "field"),
+    [
+        ({"canary_steps": [5, 3, 100]}, "pipeline.canary_steps"),
+        ({"min_success_rate": 1.5}, "pipeline.min_success_rate"),
+        ({"step_seconds": -1}, "pipeline.step_seconds"),
+        ({"nonsense": 1}, None),
+    ],
+)
+def test_bad_pipeline_overrides_are_422(
+    demo: Api, pipeline: dict[str, Any], field: str | None
+) -> None:
+    r = demo.post("/policies/promote", {"version": "v1.2.5", "pipeline": pipeline})
+    assert r.status == 422, r.body
+    assert demo.get("/policies/status").json()["rollout"] is None

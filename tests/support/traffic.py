@@ -1,0 +1,48 @@
+"""Simulated users of the retrieval product: rank, then feedback on what they saw."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from policyhub.domain.routing import bucket
+from tests.support.api import Api
+
+Outcome = Callable[[dict[str, Any]], bool]
+
+
+def always(_: dict[str, Any]) -> bool:
+    return True
+
+
+def balanced_users(rollout_id: str) -> Iterator[str]:
+    """Users alternating between the first canary bucket (< 5 %) and the production side
+    (>= 50 %), so compressed-time tests see both variants in every canary step."""
+    canary = (f"u{i}" for i in itertools.count() if bucket(f"u{i}", rollout_id) < 500)
+    rest = (f"u{i}" for i in itertools.count() if bucket(f"u{i}", rollout_id) >= 5000)
+    for pair in zip(canary, rest, strict=False):
+        yield from pair
+
+
+def send(
+    api: Api,
+    body: Callable[[], dict[str, Any]],
+    users: Iterator[str],
+    n: int,
+    success: Outcome = always,
+) -> list[dict[str, Any]]:
+    """`n` rank calls from the next users, each followed by feedback."""
+    served = []
+    for user in itertools.islice(users, n):
+        request = body()
+        request["routing_key"] = user
+        r = api.post("/rank", request)
+        assert r.status == 200, r.body
+        decision = r.json()
+        ok = api.post(
+            "/feedback", {"decision_id": decision["decision_id"], "success": success(decision)}
+        )
+        assert ok.status == 202, ok.body
+        served.append(decision)
+    return served
