@@ -21,7 +21,8 @@ class MemoryInteractionLog:
     ) -> Iterator[Record]:
         for r in self.records:
             at = datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
-            if r["tenant_id"] == tenant_id and r["agent_type"] == agent_type and since <= at <= until:
+            mine = r["tenant_id"] == tenant_id and r["agent_type"] == agent_type
+            if mine and since <= at <= until:
                 yield r
 
 
