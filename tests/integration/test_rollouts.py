@@ -187,3 +187,45 @@ def test_bad_pipeline_overrides_are_422(
     r = demo.post("/policies/promote", {"version": "v1.2.5", "pipeline": pipeline})
     assert r.status == 422, r.body
     assert demo.get("/policies/status").json()["rollout"] is None
+
+
+def test_each_rollout_has_alarms_and_an_alarm_event_rolls_it_back(demo: Api) -> None:
+    from infra.local.events import LambdaContext
+    from infra.local.functions import load_handler
+    from policyhub.adapters import aws
+
+    rollout = demo.post(
+        "/policies/promote",
+        {
+            "version": "v1.2.5",
+            "strategy": "canary",
+            "pipeline": {**FAST, "step_seconds": 600, "max_step_seconds": 1200},
+        },
+    ).json()
+    alarms = aws.client("cloudwatch").describe_alarms(
+        AlarmNamePrefix=f"policyhub-rollout-{rollout['rollout_id']}"
+    )["MetricAlarms"]
+    assert sorted(a["AlarmName"].rsplit("-", 1)[1] for a in alarms) == ["latency", "success"]
+    success = next(a for a in alarms if a["AlarmName"].endswith("success"))
+    assert success["Threshold"] == FAST["min_success_rate"]
+    event = {
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {
+            "alarmName": success["AlarmName"],
+            "state": {"value": "ALARM"},
+            "configuration": {"description": success["AlarmDescription"]},
+        },
+    }
+    out = load_handler("rollout_alarm")(event, LambdaContext("rollout_alarm"))
+    assert out["rolled_back"] is True
+    got = demo.get(f"/policies/rollouts/{rollout['rollout_id']}").json()
+    assert got["state"] == "rolled_back" and "CloudWatch alarm" in got["outcome_reason"]
+    assert demo.get("/policies/status").json()["production"]["version"] == "v1.2.4"
+    assert demo.get("/policies/audit").json()["items"][0]["action"] == "auto_rollback"
+    # A second delivery of the same event changes nothing; the alarms are gone.
+    assert (
+        load_handler("rollout_alarm")(event, LambdaContext("rollout_alarm"))["rolled_back"] is False
+    )
+    assert not aws.client("cloudwatch").describe_alarms(
+        AlarmNamePrefix=f"policyhub-rollout-{rollout['rollout_id']}"
+    )["MetricAlarms"]

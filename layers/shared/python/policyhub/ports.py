@@ -143,3 +143,9 @@ class JobRunner(Protocol):
     def start(self, tenant_id: str, agent_type: str, job_id: str) -> None:
         """Run the training job's entry point in a worker (returns once it is handed over)."""
         ...
+
+
+class RolloutAlarms(Protocol):
+    def create(self, rollout: Rollout) -> None: ...
+
+    def delete(self, rollout: Rollout) -> None: ...

@@ -7,6 +7,7 @@ from functools import cache
 
 from policyhub import signing
 from policyhub.adapters.clock import SystemClock
+from policyhub.adapters.cloudwatch_alarms import CloudWatchRolloutAlarms
 from policyhub.adapters.dynamo_jobs import DynamoJobStore
 from policyhub.adapters.dynamo_store import DynamoStore
 from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
@@ -101,6 +102,7 @@ def rollouts() -> RolloutService:
         LogHealthReader(S3InteractionLog(s.interaction_bucket)),
         workflows(),
         SystemClock(),
+        CloudWatchRolloutAlarms(),
     )
 
 

@@ -7,8 +7,10 @@ state and a 409 for the loser (DESIGN.md invariants 1, 6, 7, 8).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -25,17 +27,27 @@ from policyhub.domain.rollout import (
     RolloutState,
     RolloutStrategy,
     Stage,
+    Verdict,
     abort_rollout,
     start_rollout,
 )
 from policyhub.domain.routing import RolloutRoute, ServedPolicy
 from policyhub.domain.transition import RolloutWrite, Transition, VersionUpdate
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
-from policyhub.ports import Clock, HealthReader, Page, PageKey, PolicyStore, WorkflowStarter
+from policyhub.ports import (
+    Clock,
+    HealthReader,
+    Page,
+    PageKey,
+    PolicyStore,
+    RolloutAlarms,
+    WorkflowStarter,
+)
 from policyhub.services.registry import Promotion, Registry
 from policyhub.services.rollout_controller import Decision, DecisionKind, apply, step
 
 MAX_WAIT_SECONDS = 60
+logger = logging.getLogger("policyhub.rollouts")
 
 
 def new_rollout_id(now: datetime) -> str:
@@ -57,7 +69,10 @@ def _route(rollout: Rollout, candidate: PolicyVersion) -> RolloutRoute | None:
     if rollout.is_terminal or (rollout.state is RolloutState.PROMOTED and not rollout.watching):
         return None
     stages: dict[Stage, Literal["shadow", "canary", "watch"]] = {
-        Stage.SHADOW: "shadow", Stage.CANARY: "canary", Stage.POST_PROMOTION: "watch"}
+        Stage.SHADOW: "shadow",
+        Stage.CANARY: "canary",
+        Stage.POST_PROMOTION: "watch",
+    }
     return RolloutRoute(
         rollout_id=rollout.rollout_id,
         candidate=ServedPolicy.of(candidate),
@@ -84,7 +99,9 @@ class RolloutService:
         health: HealthReader,
         workflows: WorkflowStarter,
         clock: Clock,
+        alarms: RolloutAlarms,
     ) -> None:
+        self._alarms = alarms
         self._store = store
         self._registry = registry
         self._health = health
@@ -130,7 +147,8 @@ class RolloutService:
         except ValidationError as exc:
             raise invalid(
                 "body.pipeline." + ".".join(str(p) for p in exc.errors()[0]["loc"]),
-                exc.errors()[0]["msg"]) from exc
+                exc.errors()[0]["msg"],
+            ) from exc
         now = self._clock.now()
         rollout = start_rollout(
             rollout_id=new_rollout_id(now),
@@ -179,7 +197,19 @@ class RolloutService:
             )
         )
         self._workflows.start(tenant_id, agent_type, rollout.rollout_id)
+        self._best_effort(self._alarms.create, rollout)
         return rollout
+
+    def _best_effort(self, action: Callable[[Rollout], None], rollout: Rollout) -> None:
+        """Alarms are an extra trigger; the controller judges without them."""
+        try:
+            action(rollout)
+        except Exception:
+            logger.exception("rollout alarms of %s could not be changed", rollout.rollout_id)
+
+    def _ended(self, rollout: Rollout) -> None:
+        if rollout.is_terminal:
+            self._best_effort(self._alarms.delete, rollout)
 
     @staticmethod
     def _check_startable(current: Deployment, target: PolicyVersion) -> None:
@@ -226,6 +256,7 @@ class RolloutService:
         decision = step(rollout, health, now)
         after = apply(rollout, decision, now)
         self._commit_decision(rollout, after, decision)
+        self._ended(after)
         done = after.is_terminal or (after.state is RolloutState.PROMOTED and not after.watching)
         wait = max(1, min(MAX_WAIT_SECONDS, after.config.step_seconds // 10 or 1))
         return Tick(done, 0 if done else wait, after.state.value, decision.kind.value)
@@ -357,6 +388,65 @@ class RolloutService:
         current = self._registry.deployment(principal.tenant_id, agent_type)
         transition = self._abort_transition(principal, current, rollout, after, reason)
         self._store.commit(transition)
+        self._ended(after)
+        return after
+
+    def alarm_rollback(
+        self, tenant_id: str, agent_type: str, rollout_id: str, alarm: str
+    ) -> Rollout | None:
+        """A per-rollout CloudWatch alarm fired: roll back at once (no-op once it has ended)."""
+        rollout = self.get(tenant_id, agent_type, rollout_id)
+        if rollout.is_terminal:
+            return None
+        now = self._clock.now()
+        reason = f"rolled back: CloudWatch alarm {alarm} is in ALARM"
+        closed = rollout.current_step.model_copy(
+            update={
+                "ended_at": now,
+                "verdict": Verdict.UNHEALTHY,
+                "reasons": (*rollout.current_step.reasons, reason),
+            }
+        )
+        after = rollout.model_copy(
+            update={
+                "steps": (*rollout.steps[:-1], closed),
+                "state": RolloutState.ROLLED_BACK,
+                "traffic_percent": 0,
+                "ended_at": now,
+                "watching": False,
+                "outcome_reason": reason,
+                "revision": rollout.revision + 1,
+            }
+        )
+        current = self._registry.deployment(tenant_id, agent_type)
+        candidate = self._registry.version(tenant_id, agent_type, rollout.candidate_version)
+        deployment, updates = self._undo(current, rollout, candidate)
+        audit = self._event(
+            SYSTEM_ACTOR,
+            AuditAction.AUTO_ROLLBACK,
+            agent_type,
+            rollout.candidate_version,
+            rollout.baseline_version,
+            reason,
+            {
+                "rollout_id": rollout_id,
+                "alarm": alarm,
+                "stage": rollout.current_step.stage.value,
+                "traffic_percent": rollout.traffic_percent,
+            },
+        )
+        self._store.commit(
+            Transition(
+                tenant_id,
+                agent_type,
+                current.revision,
+                deployment,
+                version_updates=tuple(updates),
+                audit=(audit,),
+                rollouts=(RolloutWrite(after, rollout.revision),),
+            )
+        )
+        self._ended(after)
         return after
 
     def _abort_transition(
@@ -462,6 +552,7 @@ class RolloutService:
                 rollouts=aborted.rollouts,
             )
         )
+        self._ended(after)
         return Promotion(
             target.version,
             agent_type,
