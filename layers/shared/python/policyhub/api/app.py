@@ -183,6 +183,12 @@ def lambda_handler(route_name: str) -> LambdaHandler:
             return proxy_error(refused, request_id)
         try:
             response = direct(event) if direct else app.resolve(event, context)
+        except RecursionError:
+            # json.loads (inside Powertools) gives up on deeply nested input: bad input, not ours.
+            return proxy_error(
+                PolicyHubError("malformed_json", "the request body's JSON is nested too deeply"),
+                request_id,
+            )
         except Exception:
             logger.exception(
                 "unhandled error", extra={"route": route.name, "request_id": request_id}
