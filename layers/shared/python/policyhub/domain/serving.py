@@ -10,6 +10,7 @@ from policyhub.domain.versions import AGENT_TYPE_PATTERN, DEFAULT_AGENT_TYPE
 
 MAX_CANDIDATES = 1000
 MAX_FEATURES = 4096
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 class Context(BaseModel):
@@ -20,7 +21,8 @@ class Context(BaseModel):
 class Candidate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(min_length=1, max_length=256)
-    retrieval_score: float = Field(allow_inf_nan=False)
+    # Scores are float32 on the rank path; a larger finite double would become inf there.
+    retrieval_score: float = Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)
     features: list[float] = Field(max_length=MAX_FEATURES)
     source: str | None = Field(default=None, max_length=256)
     blocked: bool = False
