@@ -229,3 +229,81 @@ def test_each_rollout_has_alarms_and_an_alarm_event_rolls_it_back(demo: Api) -> 
     assert not aws.client("cloudwatch").describe_alarms(
         AlarmNamePrefix=f"policyhub-rollout-{rollout['rollout_id']}"
     )["MetricAlarms"]
+
+
+def test_an_ab_experiment_splits_traffic_and_names_a_significant_winner(demo: Api) -> None:
+    r = demo.post(
+        "/policies/experiments",
+        {
+            "name": "v1.2.5 vs production",
+            "variants": [
+                {"version": "v1.2.4", "traffic_percent": 50},
+                {"version": "v1.2.5", "traffic_percent": 50},
+            ],
+        },
+    )
+    assert r.status == 201, r.body
+    exp = r.json()
+    assert (
+        demo.get("/policies/status").json()["experiment"]["experiment_id"] == exp["experiment_id"]
+    )
+    blocked = demo.post("/policies/promote", {"version": "v1.2.6"})
+    assert (blocked.status, error_code(blocked)) == (409, "experiment_active")
+    users = (f"user-{i}" for i in range(100_000))
+    served = send(
+        demo,
+        rank_body,
+        users,
+        400,
+        success=lambda d: d["policy_version"] == "v1.2.5" or int(d["decision_id"][:2], 16) % 4 == 0,
+    )
+    assert {d["variant"] for d in served} == {"experiment"}
+    live = demo.get(f"/policies/experiments/{exp['experiment_id']}").json()
+    arms = {v["version"]: v for v in live["variants"]}
+    assert 150 < arms["v1.2.5"]["decisions"] < 250
+    assert arms["v1.2.5"]["success_rate"] == 1.0 and arms["v1.2.4"]["success_rate"] < 0.5
+    assert arms["v1.2.5"]["ci_low"] > arms["v1.2.4"]["ci_high"]
+    assert live["winner"] == "v1.2.5" and live["p_value"] < 0.05
+    assert live["srm_p_value"] > 0.001
+    stopped = demo.post(
+        f"/policies/experiments/{exp['experiment_id']}/stop", {"reason": "enough data"}
+    ).json()
+    assert stopped["state"] == "stopped" and stopped["winner"] == "v1.2.5"
+    assert demo.get("/policies/status").json()["experiment"] is None
+    assert demo.post("/rank", rank_body()).json()["variant"] == "production"
+    actions = [e["action"] for e in demo.get("/policies/audit").json()["items"][:2]]
+    assert actions == ["experiment_stop", "experiment_start"]
+
+
+def test_experiment_requests_are_validated(demo: Api) -> None:
+    bad = [
+        {
+            "name": "x",
+            "variants": [
+                {"version": "v1.2.4", "traffic_percent": 60},
+                {"version": "v1.2.5", "traffic_percent": 60},
+            ],
+        },
+        {"name": "x", "variants": [{"version": "v1.2.4", "traffic_percent": 100}]},
+        {
+            "name": "x",
+            "variants": [
+                {"version": "v1.2.4", "traffic_percent": 50},
+                {"version": "v1.2.4", "traffic_percent": 50},
+            ],
+        },
+    ]
+    for body in bad:
+        assert demo.post("/policies/experiments", body).status == 422
+    r = demo.post(
+        "/policies/experiments",
+        {
+            "name": "x",
+            "variants": [
+                {"version": "v1.0.0", "traffic_percent": 50},
+                {"version": "v1.2.5", "traffic_percent": 50},
+            ],
+        },
+    )
+    assert r.status == 422, r.body
+    assert demo.get("/policies/experiments/ex_nope").status == 404

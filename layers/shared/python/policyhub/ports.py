@@ -9,6 +9,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from policyhub.domain.audit import AuditEvent
 from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
+from policyhub.domain.experiment import Experiment
 from policyhub.domain.health import Health
 from policyhub.domain.keys import ApiKey
 from policyhub.domain.rollout import Rollout
@@ -56,6 +57,10 @@ class PolicyStore(Protocol):
     def get_serving_view(self, tenant_id: str, agent_type: str) -> ServingView: ...
 
     def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None: ...
+
+    def get_experiment(
+        self, tenant_id: str, agent_type: str, experiment_id: str
+    ) -> Experiment | None: ...
 
     def list_rollouts(
         self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None

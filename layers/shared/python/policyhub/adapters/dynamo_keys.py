@@ -39,3 +39,7 @@ def tenant_keys_gsi(tenant_id: str) -> str:
 
 def rollout_sk(rollout_id: str) -> str:
     return f"{ROLLOUT_PREFIX}{rollout_id}"
+
+
+def experiment_sk(experiment_id: str) -> str:
+    return f"EXPERIMENT#{experiment_id}"

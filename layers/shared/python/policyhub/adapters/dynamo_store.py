@@ -24,6 +24,7 @@ from policyhub.adapters.dynamo_keys import (
     agent_pk,
     audit_pk,
     audit_sk,
+    experiment_sk,
     key_pk,
     rollout_sk,
     tenant_keys_gsi,
@@ -33,6 +34,7 @@ from policyhub.domain.audit import AuditEvent
 from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.experiment import Experiment
 from policyhub.domain.keys import ApiKey
 from policyhub.domain.rollout import Rollout
 from policyhub.domain.routing import ServingView
@@ -234,6 +236,20 @@ class DynamoStore:
                     )
                 }
             )
+        for x in t.experiments:
+            ops.append(
+                {
+                    "Put": self._guarded_put(
+                        {
+                            "pk": _s(pk),
+                            "sk": _s(experiment_sk(x.experiment.experiment_id)),
+                            "doc": _doc(x.experiment),
+                            "revision": {"N": str(x.experiment.revision)},
+                        },
+                        x.expected_revision,
+                    )
+                }
+            )
         for w in t.rollouts:
             ops.append(
                 {
@@ -296,6 +312,12 @@ class DynamoStore:
             put["ConditionExpression"] = "revision = :rev"
             put["ExpressionAttributeValues"] = {":rev": {"N": str(expected_revision)}}
         return put
+
+    def get_experiment(
+        self, tenant_id: str, agent_type: str, experiment_id: str
+    ) -> Experiment | None:
+        item = self._get(agent_pk(tenant_id, agent_type), experiment_sk(experiment_id))
+        return None if item is None else _load(Experiment, item)
 
     # ---- rollouts ------------------------------------------------------------------------
     def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None:

@@ -12,6 +12,7 @@ from policyhub.domain.audit import AuditEvent
 from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.experiment import Experiment
 from policyhub.domain.keys import ApiKey
 from policyhub.domain.rollout import Rollout
 from policyhub.domain.routing import ServingView
@@ -32,6 +33,7 @@ class MemoryStore:
         self.keys: dict[str, tuple[str, ApiKey]] = {}
         self.constraints: dict[_Agent, Constraints] = {}
         self.rollouts: dict[_Agent, dict[str, Rollout]] = {}
+        self.experiments: dict[_Agent, dict[str, Experiment]] = {}
 
     def get_deployment(self, tenant_id: str, agent_type: str) -> Deployment | None:
         return self.deployments.get((tenant_id, agent_type))
@@ -109,6 +111,11 @@ class MemoryStore:
                 old_r = rollouts.get(w.rollout.rollout_id)
                 if (old_r.revision if old_r else None) != w.expected_revision:
                     raise concurrent_change(f"rollout {w.rollout.rollout_id}")
+            experiments = self.experiments.setdefault(agent, {})
+            for x in t.experiments:
+                old_x = experiments.get(x.experiment.experiment_id)
+                if (old_x.revision if old_x else None) != x.expected_revision:
+                    raise concurrent_change(f"experiment {x.experiment.experiment_id}")
             versions = self.versions.setdefault(agent, {})
             for v in t.new_versions:
                 if v.version in versions:
@@ -121,11 +128,18 @@ class MemoryStore:
                 self.deployments[agent] = t.deployment
             for w in t.rollouts:
                 rollouts[w.rollout.rollout_id] = w.rollout
+            for x in t.experiments:
+                experiments[x.experiment.experiment_id] = x.experiment
             for v in t.new_versions:
                 versions[v.version] = v
             for u in t.version_updates:
                 versions[u.updated.version] = u.updated
             self.audit.setdefault(t.tenant_id, []).extend(t.audit)
+
+    def get_experiment(
+        self, tenant_id: str, agent_type: str, experiment_id: str
+    ) -> Experiment | None:
+        return self.experiments.get((tenant_id, agent_type), {}).get(experiment_id)
 
     def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None:
         return self.rollouts.get((tenant_id, agent_type), {}).get(rollout_id)
@@ -263,8 +277,10 @@ class MemoryJobStore:
         agent = (tenant_id, job.agent_type)
         with self._lock:
             old = self.jobs.get((tenant_id, job.job_id))
-            if old is None or old.status is not JobStatus.QUEUED or not self._holder_is(
-                agent, job.job_id
+            if (
+                old is None
+                or old.status is not JobStatus.QUEUED
+                or not self._holder_is(agent, job.job_id)
             ):
                 raise concurrent_change(f"training job {job.job_id}")
             self.jobs[(tenant_id, job.job_id)] = job

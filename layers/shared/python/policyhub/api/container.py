@@ -24,6 +24,7 @@ from policyhub.ml.scoring import SessionCache
 from policyhub.ml.validation import validate_policy_artifact
 from policyhub.services.comparison import CompareService
 from policyhub.services.constraints import ConstraintService
+from policyhub.services.experiments import ExperimentService
 from policyhub.services.health_reader import LogHealthReader
 from policyhub.services.keys import KeyService
 from policyhub.services.ranking import RankService
@@ -106,6 +107,13 @@ def rollouts() -> RolloutService:
     )
 
 
+@cache
+def experiments() -> ExperimentService:
+    return ExperimentService(
+        store(), registry(), S3InteractionLog(settings().interaction_bucket), SystemClock()
+    )
+
+
 def reset() -> None:
     """Forget wired services (tests and the local stack change settings)."""
     if workflows.cache_info().currsize:
@@ -116,7 +124,17 @@ def reset() -> None:
         sink = log_sink()
         if isinstance(sink, BatchingS3Sink):
             sink.close()
-    for f in (store, registry, keys, constraints, log_sink, rank_service, workflows, rollouts):
+    for f in (
+        store,
+        registry,
+        keys,
+        constraints,
+        log_sink,
+        rank_service,
+        workflows,
+        rollouts,
+        experiments,
+    ):
         f.cache_clear()
     settings.cache_clear()
     signing.reset()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -45,6 +46,8 @@ class ExperimentArm(BaseModel):
 class ExperimentRoute(BaseModel):
     experiment_id: str
     arms: list[ExperimentArm]
+    ends_at: datetime | None = None
+    """After this the arms stop serving (production serves) until an admin stops it."""
 
 
 class ServingView(BaseModel):
@@ -72,18 +75,19 @@ def bucket(routing_key: str, salt: str) -> int:
     return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
-def assign(view: ServingView, routing_key: str) -> Assignment:
-    if view.experiment is not None:
-        b = bucket(routing_key, view.experiment.experiment_id)
+def assign(view: ServingView, routing_key: str, now: datetime | None = None) -> Assignment:
+    e = view.experiment
+    if e is not None and (e.ends_at is None or now is None or now < e.ends_at):
+        b = bucket(routing_key, e.experiment_id)
         edge = 0.0
-        for arm in view.experiment.arms:
+        for arm in e.arms:
             edge += arm.traffic_percent * BUCKETS / 100
             if b < edge:
                 return Assignment(
                     "experiment",
                     arm.policy,
                     fallback=view.production,
-                    experiment_id=view.experiment.experiment_id,
+                    experiment_id=e.experiment_id,
                 )
         # Arms that do not sum to 100 % leave the rest on production, outside the experiment.
     if view.production is None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from policyhub.domain.audit import AuditEvent
 from policyhub.domain.deployment import Deployment
+from policyhub.domain.experiment import Experiment
 from policyhub.domain.rollout import Rollout
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
 
@@ -32,6 +33,12 @@ class RolloutWrite:
 
 
 @dataclass(frozen=True)
+class ExperimentWrite:
+    experiment: Experiment
+    expected_revision: int | None
+
+
+@dataclass(frozen=True)
 class Transition:
     tenant_id: str
     agent_type: str
@@ -43,3 +50,4 @@ class Transition:
     new_versions: tuple[PolicyVersion, ...] = ()
     audit: tuple[AuditEvent, ...] = ()
     rollouts: tuple[RolloutWrite, ...] = ()
+    experiments: tuple[ExperimentWrite, ...] = ()

@@ -83,7 +83,7 @@ class RankService:
             (c.retrieval_score for c in candidates), np.float32, len(candidates)
         )
         assignment = (
-            assign(view, req.routing_key or decision_uuid)
+            assign(view, req.routing_key or decision_uuid, self._clock.now())
             if req.use_rl_ranking
             else Assignment("retrieval", None)
         )

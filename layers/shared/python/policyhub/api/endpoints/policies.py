@@ -44,7 +44,11 @@ def get_status(agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> StatusRespons
         production=production,
         previous=d.previous,
         rollout=rollout.model_dump(mode="json") if rollout else None,
-        experiment=None,
+        experiment=(
+            container.experiments().get(tenant, agent_type, d.active_experiment_id)
+            if d.active_experiment_id
+            else None
+        ),
         total_versions=d.total_versions,
     )
 
