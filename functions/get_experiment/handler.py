@@ -1,4 +1,4 @@
-"""GET /v1/policies/experiments/{experiment_id} — An experiment with per-arm results, winner and sample-ratio check."""
+"""GET /v1/policies/experiments/{experiment_id}"""
 
 from policyhub.api.app import lambda_handler
 

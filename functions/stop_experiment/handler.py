@@ -1,4 +1,4 @@
-"""POST /v1/policies/experiments/{experiment_id}/stop — Stop an experiment; its results are frozen and production serves again."""
+"""POST /v1/policies/experiments/{experiment_id}/stop"""
 
 from policyhub.api.app import lambda_handler
 
