@@ -1,11 +1,15 @@
-"""Learning-loop benchmarks: off-policy estimators on 1M logged decisions, training on 100k.
+"""Learning-loop benchmarks: estimators on 1M decisions, training on 100k, compare end to end.
 
-    .venv/bin/python bench/compare.py [--decisions 1000000] [--train 100000] [--repeat 5]
+    .venv/bin/python -m bench.compare [--decisions 1000000] [--train 100000] [--repeat 5]
+        [--e2e-decisions 100000] [--e2e-candidates 20] [--skip-e2e]
 
 Prints the median wall time of each step. Targets: estimators (IPW, SNIPS, DR with a 200-resample
 bootstrap by default, ESS, paired compare) <= 2 s on 1M decisions; training (fit + ONNX export +
-verification + held-out metrics) <= 60 s on 100k decisions. Each step is a function so the
-end-to-end part on the local stack can be added beside them.
+verification + held-out metrics) <= 60 s on 100k decisions; the compare service end to end on
+the embedded stack (moto's server, as `make up` runs it) <= 30 s for 100k logged decisions of
+20 candidates: load and verify both artifacts, read and join the window's logs from S3, score
+the held-out decisions with both versions, cross-fit DR's reward model, DR + SNIPS with 1000
+paired bootstrap resamples.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from policyhub.ml.compare import compare
@@ -91,15 +96,118 @@ def bench_training(n: int, repeat: int) -> None:
           f"{result.metrics['logging_policy_reward']:.4f}")  # fmt: skip
 
 
+def _records(
+    data: LoggedDataset, tenant: str, agent: str, end: datetime
+) -> list[dict[str, object]]:
+    """Decision and feedback records, as serving logs them, for simulated arrays."""
+    dc = data.context_dim
+    rows = data.features.tolist()
+    out: list[dict[str, object]] = []
+    step = timedelta(minutes=30) / max(data.n_decisions, 1)
+    for i, did in enumerate(data.decision_ids):
+        start, stop = int(data.offsets[i]), int(data.offsets[i + 1])
+        block = rows[start:stop]
+        at = end - timedelta(minutes=31) + step * i
+        ids = [f"item-{j}" for j in range(stop - start)]
+        chosen = ids[int(data.chosen[i])]
+        out.append({
+            "type": "decision", "tenant_id": tenant, "agent_type": agent, "decision_id": did,
+            "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "policy_version": None,
+            "variant": "retrieval", "use_rl_ranking": True, "context": block[0][:dc],
+            "candidates": [{"id": ids[j], "retrieval_score": r[-1], "features": r[dc:-1]}
+                           for j, r in enumerate(block)],
+            "ranking": [chosen, *(x for x in ids if x != chosen)], "chosen_id": chosen,
+            "propensity": float(data.propensity[i]), "shadow": None,
+        })
+        out.append({
+            "type": "feedback", "tenant_id": tenant, "agent_type": agent, "decision_id": did,
+            "at": (at + step / 2).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "success": bool(data.reward[i] > 0.5), "reward": None, "clicked_ids": [],
+        })
+    return out  # fmt: skip
+
+
+def bench_compare_e2e(n: int, candidates: int, repeat: int) -> None:
+    """The compare service on the embedded stack, over n logged decisions in S3."""
+    import json
+    import socket
+
+    from infra.local.embedded_aws import EmbeddedAws
+    from infra.local.resources import create_all
+    from policyhub.adapters import aws
+    from policyhub.adapters.interaction_logs import partition
+    from policyhub.api import container
+    from policyhub.domain.versions import FeatureSchema
+    from policyhub.ml.onnx_models import linear_policy
+    from policyhub.settings import settings
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    stack = EmbeddedAws("127.0.0.1", port).start()
+    try:
+        create_all()
+        config = SimulatorConfig(context_dim=8, item_dim=8, n_candidates=candidates, seed=5)
+        sim = BanditSimulator(config)
+        schema = FeatureSchema(context_dim=8, item_dim=8)
+        trained = train_policy(sim.log_dataset(20_000, retrieval_scorer, seed=9)).artifact
+        registry = container.registry()
+        retrieval = linear_policy([0.0] * (schema.input_dim - 1) + [1.0])
+        base = registry.register(None, "bench", "memory_manager", retrieval, schema).version
+        cand = registry.register(None, "bench", "memory_manager", trained, schema).version
+
+        def write() -> int:
+            now = datetime.now(UTC)
+            data = sim.log_dataset(n, retrieval_scorer, seed=11)
+            records = _records(data, "bench", "memory_manager", now)
+            size = 0
+            for k in range(0, len(records), 20_000):
+                chunk = records[k : k + 20_000]
+                body = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in chunk)
+                at = datetime.fromisoformat(str(chunk[0]["at"]).replace("Z", "+00:00"))
+                key = f"{partition('bench', 'memory_manager', at)}bench-{k:08d}.jsonl"
+                aws.s3().put_object(
+                    Bucket=settings().interaction_bucket, Key=key, Body=body.encode()
+                )
+                size += len(body)
+            return size
+
+        size = timed(f"log {n:,} decisions x {candidates} candidates to S3 (setup)", 1, write)
+        print(f"  -> {size / 1e6:,.0f} MB of JSON lines")
+        result = timed(
+            f"compare end to end ({n:,} decisions x {candidates} candidates, embedded stack)",
+            repeat,
+            lambda: container.comparisons().compare(
+                "bench", "memory_manager", base, cand, window_hours=2
+            ),
+        )
+        body = result.to_dict()
+        steps = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+        print(f"  -> {body['recommendation']}, n {body['n_samples']:,}, lift "
+              f"{body['lift']['absolute']:+.4f} [{body['lift']['ci_low']:+.4f}, "
+              f"{body['lift']['ci_high']:+.4f}], ESS {body['effective_sample_size']:,.0f}; "
+              f"last run: {steps}")  # fmt: skip
+    finally:
+        container.reset()
+        stack.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--decisions", type=int, default=1_000_000)
     parser.add_argument("--train", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--e2e-decisions", type=int, default=100_000)
+    parser.add_argument("--e2e-candidates", type=int, default=20)
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--only-e2e", action="store_true")
     args = parser.parse_args()
-    bench_estimators(args.decisions, args.repeat, args.bootstrap)
-    bench_training(args.train, max(1, args.repeat // 2))
+    if not args.only_e2e:
+        bench_estimators(args.decisions, args.repeat, args.bootstrap)
+        bench_training(args.train, max(1, args.repeat // 2))
+    if not args.skip_e2e:
+        bench_compare_e2e(args.e2e_decisions, args.e2e_candidates, max(1, args.repeat // 2))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.local.seed_learning import seed_trained_line
 from policyhub.api import container
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.versions import DEFAULT_AGENT_TYPE, FeatureSchema
@@ -39,11 +40,22 @@ def write_secret(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-def seed_demo(local_dir: Path | None, agent_type: str = DEFAULT_AGENT_TYPE) -> SeededTenant:
+def seed_demo(
+    local_dir: Path | None, agent_type: str = DEFAULT_AGENT_TYPE, trained: bool = False
+) -> SeededTenant:
+    """The demo tenant, its admin key and the policy history above.
+
+    With `trained` (what `make up` does) the v1.2.x line comes from real training jobs on
+    simulated logs (infra/local/seed_learning.py); without it every version is a random
+    network, which is all the serving tests need and takes a fraction of the time.
+    """
     key, plaintext = container.keys().create(DEMO_TENANT, Tier.PRO, Role.ADMIN)
     admin = Principal(DEMO_TENANT, key.key_id, key.tier, key.role)
     if local_dir is not None:
         write_secret(local_dir / "admin-key", plaintext)
+    if trained:
+        _seed_with_training(admin, agent_type)
+        return SeededTenant(DEMO_TENANT, plaintext, admin)
     registry = container.registry()
     seed = 0
     for schema, count in HISTORY:
@@ -60,3 +72,27 @@ def seed_demo(local_dir: Path | None, agent_type: str = DEFAULT_AGENT_TYPE) -> S
     for version in PROMOTED:
         registry.promote_immediate(admin, agent_type, version, reason="history of the demo")
     return SeededTenant(DEMO_TENANT, plaintext, admin)
+
+
+def _seed_with_training(admin: Principal, agent_type: str) -> None:
+    registry = container.registry()
+    seed = 0
+    for schema, count in HISTORY[:-1]:
+        for _ in range(count):
+            seed += 1
+            registry.register(
+                admin,
+                DEMO_TENANT,
+                agent_type,
+                random_mlp_policy(schema.input_dim, 16, seed=seed),
+                schema,
+                notes="seed policy of the local stack",
+            )
+        promoted = registry.deployment(DEMO_TENANT, agent_type).latest_version
+        assert promoted in PROMOTED
+        registry.promote_immediate(admin, agent_type, promoted, reason="history of the demo")
+    jobs = seed_trained_line(admin, DEMO_TENANT, agent_type, CURRENT_SCHEMA)
+    trained = [job.candidate_version for job in jobs]
+    expected = [f"v1.2.{i}" for i in range(HISTORY[-1][1])]
+    if trained != expected:
+        raise RuntimeError(f"the demo's trained line is {trained}, expected {expected}")

@@ -33,7 +33,7 @@ class RunningStack:
 def start(api_port: int, aws_port: int, local_dir: Path | None = LOCAL_DIR) -> RunningStack:
     embedded = EmbeddedAws(HOST, aws_port).start()
     create_all()
-    demo = seed_demo(local_dir)
+    demo = seed_demo(local_dir, trained=True)
     api = LocalApi(HOST, api_port).start()
     if local_dir is not None:
         (local_dir / "stack.json").write_text(
