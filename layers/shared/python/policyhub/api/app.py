@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
 from policyhub.api.context import set_principal
@@ -168,6 +169,36 @@ def _direct(route: Route) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return call
 
 
+_UNAVAILABLE = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
+    "RequestLimitExceeded", "SlowDown", "ServiceUnavailable", "InternalServerError",
+    "InternalFailure", "RequestTimeout", "ServiceUnavailableException",
+}
+_CONFLICT = {"TransactionConflictException", "TransactionCanceledException"}
+
+
+def _unhandled(exc: Exception) -> PolicyHubError:
+    """An AWS dependency that is throttled or down is a 503 (retry later), a transaction that
+    lost a race a 409; anything else is our bug, a 500."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ClientError):
+        cause = cause.__cause__ or cause.__context__  # e.g. wrapped by Powertools Idempotency
+    response = cause.response if isinstance(cause, ClientError) else {}
+    code = response.get("Error", {}).get("Code", "")
+    reasons = {r.get("Code") for r in response.get("CancellationReasons", [])}
+    if code in _UNAVAILABLE or (code in _CONFLICT and "ThrottlingError" in reasons):
+        return PolicyHubError(
+            "service_unavailable", "a storage service is busy or unavailable; retry shortly"
+        )
+    if code in _CONFLICT:
+        return PolicyHubError(
+            "concurrent_change", "the data changed concurrently; read the current state and retry"
+        )
+    return PolicyHubError(
+        "internal_error", "internal error; quote the request id when you report it"
+    )
+
+
 def lambda_handler(route_name: str) -> LambdaHandler:
     route = ROUTES_BY_NAME[route_name]
     app = build_resolver([route])
@@ -189,16 +220,11 @@ def lambda_handler(route_name: str) -> LambdaHandler:
                 PolicyHubError("malformed_json", "the request body's JSON is nested too deeply"),
                 request_id,
             )
-        except Exception:
+        except Exception as exc:
             logger.exception(
                 "unhandled error", extra={"route": route.name, "request_id": request_id}
             )
-            return proxy_error(
-                PolicyHubError(
-                    "internal_error", "internal error; quote the request id when you report it"
-                ),
-                request_id,
-            )
+            return proxy_error(_unhandled(exc), request_id)
         finally:
             set_principal(None)
         headers = response.setdefault("headers", {}) or {}
