@@ -27,7 +27,7 @@ from policyhub.api.context import set_principal
 from policyhub.api.errors import JSON, envelope, from_validation_errors, proxy_error
 from policyhub.api.routes import ROUTES, ROUTES_BY_NAME, Route
 from policyhub.domain.access import Principal
-from policyhub.domain.errors import ErrorDetail, PolicyHubError
+from policyhub.domain.errors import ERROR_TABLE, ErrorDetail, PolicyHubError
 from policyhub.invocation import lambda_context
 
 logger = Logger(service="policyhub")
@@ -250,8 +250,43 @@ def openapi_document() -> dict[str, Any]:
         )
     )
     public = {r.resolver_path.replace("<", "{").replace(">", "}") for r in ROUTES if not r.auth}
+    # Every error is API.md's envelope (not Powertools' HTTPValidationError), with any status of
+    # the error table; clients and fuzzers can then check error bodies against the document.
+    doc.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "request_id", "details"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                    "details": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "issue"],
+                            "properties": {
+                                "field": {"type": "string"},
+                                "issue": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        },
+    }
+    error_response = {
+        "description": "Error (API.md envelope)",
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+    }
+    statuses = sorted({s for s in ERROR_TABLE.values() if s != 405})
     for path, ops in doc.get("paths", {}).items():
-        if path in public:
-            for op in ops.values():
+        for op in ops.values():
+            if path in public:
                 op["security"] = []
+            for status in statuses:
+                op.setdefault("responses", {})[str(status)] = error_response
     return doc
