@@ -35,6 +35,9 @@ test-fast: install
 bench: install
 	$(PY) -m bench
 
+reliability: install
+	$(PY) -m bench.reliability $(if $(SOAK),--soak,)
+
 synth: install layers
 	npx --yes aws-cdk@2 synth --quiet --output cdk.out
 
