@@ -2,7 +2,8 @@
 
 Each round logs simulated decisions and feedback (ml/simulator.py) through the local log sink,
 served by the production policy of that moment (or retrieval order while no production policy
-fits the feature schema), then runs the 6-hourly schedule's entry point, whose job trains on
+fits the feature schema), then starts a training job as the demo admin would (forced: the
+seed does not wait for 1,000 new interactions), which runs on the local job runner, trains on
 the window and registers the next candidate. The hidden reward function is the simulator's, so
 later versions, trained on more data, are genuinely better on it.
 """
@@ -11,13 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from policyhub.adapters.local_jobs import ThreadJobRunner
 from policyhub.adapters.s3_artifacts import S3ArtifactStore
 from policyhub.api import container
 from policyhub.domain.access import Principal
-from policyhub.domain.training import JobStatus, TrainingJob
+from policyhub.domain.training import JobStatus, JobTrigger, TrainingJob
 from policyhub.domain.versions import FeatureSchema
+from policyhub.ml.dataset import LoggedDataset
+from policyhub.ml.estimators import FloatArray
+from policyhub.ml.exploration import DEFAULT_EPSILON, DEFAULT_TEMPERATURE
 from policyhub.ml.scorers import Scorer, onnx_scorer, retrieval_scorer
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
 from policyhub.settings import settings
@@ -32,13 +37,13 @@ class Round:
 
 # v1.2.0 … v1.2.6: retrieval logs the first three rounds; v1.2.2, then v1.2.4 serve after.
 ROUNDS: tuple[Round, ...] = (
-    Round(1000),
-    Round(1000),
-    Round(1000, promote_after=True),
-    Round(1000),
-    Round(1000, promote_after=True),
+    Round(500),
+    Round(500),
+    Round(700, promote_after=True),
+    Round(500),
+    Round(800, promote_after=True),
     Round(1500),
-    Round(1000),
+    Round(500),
 )
 SIMULATOR_SEED = 7
 CANDIDATES_PER_REQUEST = 6
@@ -53,6 +58,60 @@ def _iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def decision_records(
+    data: LoggedDataset,
+    scores: FloatArray,
+    *,
+    tenant_id: str,
+    agent_type: str,
+    policy_version: str | None,
+    after: datetime,
+    end: datetime,
+) -> list[dict[str, Any]]:
+    """Decision and feedback records, shaped as the rank path logs them, for simulated arrays.
+
+    The served order is the drawn top item, then the rest by descending score (exploration.py);
+    the propensity is the drawn item's. Times are spread evenly in (after, end).
+    """
+    dc = data.context_dim
+    rows = data.features.tolist()
+    score_list = scores.tolist()
+    step = (end - after) / (data.n_decisions + 1)
+    exploration = {"epsilon": DEFAULT_EPSILON, "temperature": DEFAULT_TEMPERATURE}
+    variant = "production" if policy_version else "retrieval"
+    out: list[dict[str, Any]] = []
+    for i, did in enumerate(data.decision_ids):
+        start, stop = int(data.offsets[i]), int(data.offsets[i + 1])
+        block, block_scores = rows[start:stop], score_list[start:stop]
+        ids = [f"item-{j}" for j in range(stop - start)]
+        top = int(data.chosen[i])
+        rest = sorted((j for j in range(len(ids)) if j != top), key=lambda j: -block_scores[j])
+        at = after + step * (i + 1)
+        reward = float(data.reward[i])
+        out.append({
+            "type": "decision", "tenant_id": tenant_id, "agent_type": agent_type,
+            "decision_id": did, "seed_key": did, "at": _iso(at),
+            "policy_version": policy_version, "variant": variant,
+            "assigned": {"variant": variant, "policy_version": policy_version},
+            "rollout_id": None, "experiment_id": None, "use_rl_ranking": True,
+            "context": block[0][:dc],
+            "candidates": [
+                {"id": ids[j], "retrieval_score": r[-1], "features": r[dc:-1]}
+                for j, r in enumerate(block)
+            ],
+            "ranking": [ids[top], *(ids[j] for j in rest)], "chosen_id": ids[top],
+            "propensity": float(data.propensity[i]), "exploration": exploration,
+            "latency_ms": 1.0, "error": None, "shadow": None,
+        })
+        out.append({
+            "type": "feedback", "tenant_id": tenant_id, "agent_type": agent_type,
+            "decision_id": did, "at": _iso(at + step / 2), "variant": variant,
+            "policy_version": policy_version, "success": reward > 0.5, "reward": None,
+            "clicked_ids": [ids[top]] if reward > 0.5 else [],
+        })  # fmt: skip
+    return out
+
+
 def _log_round(
     sim: BanditSimulator,
     n: int,
@@ -63,36 +122,32 @@ def _log_round(
     production: str | None,
     after: datetime,
 ) -> None:
-    """Log n decisions with feedback, all strictly after `after` and before now."""
-    decisions, feedback = sim.log_records(
-        n, scorer, seed=seed, tenant_id=tenant_id, agent_type=agent_type,
-        policy_version=production, variant="production" if production else "retrieval",
+    """Log n decisions with feedback through the local log sink, all after `after`.
+
+    `log_dataset` draws the served items in one vectorised batch (not one generator per
+    decision id as the rank path does); the logged propensities are exact all the same.
+    """
+    data = sim.log_dataset(n, scorer, seed=seed)
+    records = decision_records(
+        data, scorer(data.features), tenant_id=tenant_id, agent_type=agent_type,
+        policy_version=production, after=after,
+        end=datetime.now(UTC) - timedelta(milliseconds=200),
     )  # fmt: skip
-    end = datetime.now(UTC) - timedelta(milliseconds=200)
-    step = (end - after) / (n + 1)
     sink = container.log_sink()
-    for i, (d, f) in enumerate(zip(decisions, feedback, strict=True)):
-        at = after + step * (i + 1)
-        d.update(at=_iso(at), use_rl_ranking=True, seed_key=d["decision_id"])
-        f["at"] = _iso(at + step / 2)
-        sink.put(d)
-        sink.put(f)
+    for record in records:
+        sink.put(record)
     flush = getattr(sink, "flush", None)
     if flush is not None:
         flush()
 
 
-def _train(tenant_id: str, agent_type: str) -> TrainingJob:
-    report = container.training().run_schedule()
-    started = [
-        s for s in report.started if (s["tenant_id"], s["agent_type"]) == (tenant_id, agent_type)
-    ]
-    if not started:
-        raise SeedTrainingError(f"the schedule started no training: {report.as_dict()}")
+def _train(admin: Principal, tenant_id: str, agent_type: str) -> TrainingJob:
+    """What the demo's admin does with `POST /v1/policies/train {"force": true}`."""
+    started = container.training().start(admin, tenant_id, agent_type, JobTrigger.API, force=True)
     runner = container.job_runner()
     if isinstance(runner, ThreadJobRunner):
         runner.wait_idle()
-    job = container.training().job(tenant_id, started[0]["job_id"])
+    job = container.training().job(tenant_id, started.job_id)
     if job.status is not JobStatus.SUCCEEDED or job.candidate_version is None:
         raise SeedTrainingError(f"seed training job {job.job_id} ended {job.status}: {job.error}")
     return job
@@ -117,7 +172,7 @@ def seed_trained_line(
     for index, spec in enumerate(ROUNDS):
         version, scorer = serving if serving else (None, retrieval_scorer)
         _log_round(sim, spec.decisions, scorer, index + 1, tenant_id, agent_type, version, after)
-        job = _train(tenant_id, agent_type)
+        job = _train(admin, tenant_id, agent_type)
         jobs.append(job)
         after = job.window_end
         candidate = job.candidate_version
