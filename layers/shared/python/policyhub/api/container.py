@@ -12,6 +12,7 @@ from policyhub.adapters.dynamo_jobs import DynamoJobStore
 from policyhub.adapters.dynamo_store import DynamoStore
 from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
 from policyhub.adapters.emf_metrics import EmfServingMetrics
+from policyhub.adapters.held_out_logs import S3SelectedInteractionLog
 from policyhub.adapters.idempotency import PowertoolsOnce
 from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink, S3InteractionLog
 from policyhub.adapters.local_jobs import ThreadJobRunner
@@ -187,7 +188,7 @@ def comparisons() -> CompareService:
     return CompareService(
         registry(),
         S3ArtifactStore(s.artifact_bucket),
-        S3InteractionLog(s.interaction_bucket),
+        S3SelectedInteractionLog(s.interaction_bucket),
         SystemClock(),
         s.max_artifact_bytes,
     )

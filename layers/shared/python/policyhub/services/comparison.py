@@ -10,16 +10,17 @@ hash), so a version trained here never saw the rewards it is judged on.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import numpy as np
 
 from policyhub.domain.errors import invalid
 from policyhub.domain.versions import PolicyVersion
 from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, CompareResult, compare
-from policyhub.ml.dataset import LoggedDataset, split_holdout
+from policyhub.ml.dataset import LoggedDataset, holdout_mask
 from policyhub.ml.estimators import FloatArray
 from policyhub.ml.exploration import (
     DEFAULT_EPSILON,
@@ -29,11 +30,24 @@ from policyhub.ml.exploration import (
 from policyhub.ml.reward_model import cross_fitted_predictions
 from policyhub.ml.scorers import onnx_scorer
 from policyhub.ml.shadow import ShadowAgreement, shadow_agreement_from_records
-from policyhub.ports import ArtifactStore, Clock, InteractionLog
+from policyhub.ports import ArtifactStore, Clock
 from policyhub.services.logged_data import LogWindow
 from policyhub.services.registry import Registry
 
 DEFAULT_WINDOW_HOURS = 168
+
+
+class SelectedInteractionLog(Protocol):
+    def read(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        keep: Callable[[str], bool] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Records of the window whose decision_id `keep` accepts."""
+        ...
 HOLDOUT_FRACTION = 0.2
 """The trainer's held-out fraction (TrainerConfig.holdout_fraction)."""
 
@@ -97,7 +111,7 @@ class CompareService:
         self,
         registry: Registry,
         artifacts: ArtifactStore,
-        logs: InteractionLog,
+        logs: SelectedInteractionLog,
         clock: Clock,
         max_artifact_bytes: int,
         settings: CompareSettings | None = None,
@@ -140,9 +154,13 @@ class CompareService:
         score_candidate = onnx_scorer(self._load(tenant_id, candidate))
         t1 = time.perf_counter()
         now = self._clock.now()
-        records = self._logs.read(tenant_id, agent_type, now - timedelta(hours=window_hours), now)
+        fraction = self.settings.holdout_fraction
+        records = self._logs.read(
+            tenant_id, agent_type, now - timedelta(hours=window_hours), now,
+            keep=lambda decision_id: bool(holdout_mask([decision_id], fraction)[0]),
+        )  # fmt: skip
         window = LogWindow.of(records)
-        data, report = window.dataset(schema)
+        held_out, report = window.dataset(schema)
         if window.decisions and schema not in window.schemas():
             seen = ", ".join(
                 f"context_dim {s.context_dim} item_dim {s.item_dim} ({n})"
@@ -155,7 +173,6 @@ class CompareService:
                 f"have {seen}",
                 code="feature_dimension_mismatch",
             )
-        _, held_out = split_holdout(data, self.settings.holdout_fraction)
         shadow = shadow_agreement_from_records(window.decisions, candidate_version)
         shadow_or_none = shadow if shadow.decisions else None
         t2 = time.perf_counter()
