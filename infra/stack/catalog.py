@@ -2,9 +2,10 @@
 
 Route functions come from the route table (`policyhub.api.routes.ROUTES`); what each route may
 touch is written here, per route, so a new route is a conscious one-line decision about its
-permissions (synth stops with a clear message when a route has no entry). Functions that are not
-routes (the authorizer; later the training schedule, the rollout controller, the alarm-rollback
-handler) are listed in `WORKER_FUNCTIONS`.
+permissions (synth stops with a clear message when a route has no entry). Lambda functions that
+are not routes (the authorizer, the training schedule, the rollout controller, the alarm-rollback
+handler) are `AUTHORIZER` and `WORKER_FUNCTIONS`; directories under `functions/` that are not
+Lambda functions at all (the training container) are `CONTAINER_TASKS`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ class Access:
     log_stream: bool = False
     """Puts decision/feedback records on the Firehose stream (and dead-letters what the stream
     refuses into the interaction bucket's dead-letter prefix)."""
+    rollout_alarms: bool = False
+    """Creates or deletes the per-rollout CloudWatch alarms (`policyhub-rollout-*`,
+    `policyhub.adapters.cloudwatch_alarms`): every code path that starts or ends a rollout."""
+    start_rollouts: bool = False
+    """Starts the rollout state machine (`POLICYHUB_ROLLOUT_STATE_MACHINE`,
+    `policyhub.adapters.workflows.StepFunctionsStarter`)."""
+    run_training: bool = False
+    """Runs the training task on ECS Fargate (`POLICYHUB_JOB_RUNNER=ecs` and the
+    `POLICYHUB_TRAINING_*` settings of `policyhub.adapters.ecs_jobs`)."""
 
 
 @dataclass(frozen=True)
@@ -47,16 +57,22 @@ class FunctionSpec:
 READ = Access(table=Level.READ)
 WRITE = Access(table=Level.WRITE)
 LISTING = Access(table=Level.READ, signing_secret=True)
+# Starting, advancing, ending or undoing a rollout (services/rollouts.py): the registry
+# transition plus the per-rollout alarms it creates or deletes.
+ROLLOUT_WRITE = Access(table=Level.WRITE, rollout_alarms=True)
 
 ROUTE_ACCESS: dict[str, Access] = {
     "health": Access(table=Level.NONE),
     "openapi": Access(table=Level.NONE),
-    "get_status": READ,
+    # Shows the active experiment with its live results, computed from the logs.
+    "get_status": Access(table=Level.READ, interactions=Level.READ),
     "list_policies": LISTING,
     "get_policy": READ,
     "register_policy": Access(table=Level.WRITE, artifacts=Level.WRITE),
-    "promote_policy": WRITE,
-    "rollback_policy": WRITE,
+    # immediate: registry transition; safe/canary: the rollout, its alarms and its execution.
+    "promote_policy": Access(table=Level.WRITE, rollout_alarms=True, start_rollouts=True),
+    # Aborts the active rollout first (its alarms go), then moves production back.
+    "rollback_policy": ROLLOUT_WRITE,
     "list_audit": LISTING,
     "get_constraints": READ,
     "put_constraints": WRITE,
@@ -65,8 +81,15 @@ ROUTE_ACCESS: dict[str, Access] = {
     ),
     # Writes: Powertools idempotency records make repeated feedback a no-op.
     "feedback": Access(table=Level.WRITE, signing_secret=True, log_stream=True),
+    "list_rollouts": LISTING,
+    "get_rollout": READ,
+    "abort_rollout": ROLLOUT_WRITE,
+    # Experiment results are computed from the decision and feedback logs since its start.
+    "start_experiment": Access(table=Level.WRITE, interactions=Level.READ),
+    "get_experiment": Access(table=Level.READ, interactions=Level.READ),
+    "stop_experiment": Access(table=Level.WRITE, interactions=Level.READ),
     # Counts new interactions in the logs, writes the job and its guard; starts the ECS task.
-    "train_policy": Access(table=Level.WRITE, interactions=Level.READ),
+    "train_policy": Access(table=Level.WRITE, interactions=Level.READ, run_training=True),
     "list_training_jobs": LISTING,
     "get_training_job": READ,
     "compare_policies": Access(table=Level.READ, artifacts=Level.READ, interactions=Level.READ),
@@ -80,17 +103,39 @@ AUTHORIZER = FunctionSpec(
     description="REQUEST authorizer: Bearer API key -> tenant, tier, role.",
 )
 
+TRAINING_SCHEDULE = FunctionSpec(
+    "training_schedule",
+    Access(table=Level.WRITE, interactions=Level.READ, run_training=True),
+    memory_mb=1769,  # counts each agent's new interactions in the logs
+    timeout_seconds=900,
+    description="Every 6 hours: start training for each agent with enough new interactions.",
+)
+ROLLOUT_CONTROLLER = FunctionSpec(
+    "rollout_controller",
+    # Reads the window's decision and feedback logs to judge health (decision 081).
+    Access(table=Level.WRITE, interactions=Level.READ, rollout_alarms=True),
+    memory_mb=1769,  # one full vCPU: the health read parses a step's logs
+    timeout_seconds=300,
+    description="Rollout workflow task: judge the current step and apply the decision.",
+)
+ROLLOUT_ALARM = FunctionSpec(
+    "rollout_alarm",
+    ROLLOUT_WRITE,
+    memory_mb=512,
+    timeout_seconds=30,
+    description="EventBridge target: a per-rollout alarm in ALARM rolls the rollout back.",
+)
+
 # Functions that are not API routes. Add one FunctionSpec per new worker function; the stack
 # creates its role, log group and environment the same way as for routes.
-WORKER_FUNCTIONS: tuple[FunctionSpec, ...] = (
-    FunctionSpec(
-        "training_schedule",
-        Access(table=Level.WRITE, interactions=Level.READ),
-        memory_mb=1024,
-        timeout_seconds=300,
-        description="Every 6 hours: start training for each agent with enough new interactions.",
-    ),
-)
+WORKER_FUNCTIONS: tuple[FunctionSpec, ...] = (TRAINING_SCHEDULE, ROLLOUT_CONTROLLER, ROLLOUT_ALARM)
+
+# Directories under functions/ that are container images, not Lambda functions.
+TRAINING_TASK = "training_task"
+CONTAINER_TASKS: tuple[str, ...] = (TRAINING_TASK,)
+# The training container (services/training.py `run`): reads the window's logs, registers the
+# candidate (artifact + version + lineage), finishes the job and moves the agent's cursor.
+TRAINING_TASK_ACCESS = Access(table=Level.WRITE, artifacts=Level.WRITE, interactions=Level.READ)
 
 
 class MissingRouteAccessError(KeyError):

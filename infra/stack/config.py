@@ -38,6 +38,14 @@ class StackConfig:
     """429 responses in five minutes that page."""
     dashboard_agents: tuple[str, ...] = ("memory_manager",)
     web_acl_arn: str | None = None
+    training_cpu: int = 1024
+    """Fargate CPU units of one training task (1024 = 1 vCPU)."""
+    training_memory_mib: int = 4096
+    training_image: str | None = None
+    """`<ECR repository name>:<tag>` of a training image pushed beforehand (decision 082);
+    without it the image is built from functions/training_task/Dockerfile at deploy time."""
+    training_azs: int = 2
+    """Availability zones of the training VPC (each adds a set of interface endpoints)."""
     deps_layer_dir: Path = field(default=REPO_ROOT / "build" / "layers" / "deps")
     functions_dir: Path = field(default=REPO_ROOT / "functions")
     shared_layer_dir: Path = field(default=REPO_ROOT / "layers" / "shared")
@@ -67,5 +75,9 @@ class StackConfig:
             ),
             dashboard_agents=_list(ctx("dashboardAgents")) or base.dashboard_agents,
             web_acl_arn=ctx("webAclArn") or None,
+            training_cpu=int(ctx("trainingCpu") or base.training_cpu),
+            training_memory_mib=int(ctx("trainingMemoryMiB") or base.training_memory_mib),
+            training_image=ctx("trainingImage") or None,
+            training_azs=int(ctx("trainingAzs") or base.training_azs),
             deps_layer_dir=(REPO_ROOT / str(deps)) if deps else base.deps_layer_dir,
         )

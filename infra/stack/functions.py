@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -23,7 +23,7 @@ from .catalog import Access, FunctionSpec, Level
 from .config import StackConfig
 from .data import CURSOR_SECRET_ENV, DataStore
 from .logs import LOG_STREAM_ENV
-from .nag import acknowledge, logical_id
+from .nag import acknowledge, logical_id, nag_resource
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -49,6 +49,10 @@ OBJECT_WRITE_ACTIONS: tuple[str, ...] = (*OBJECT_READ_ACTIONS, "s3:PutObject")
 # 4 MiB of model is about 5.4 MiB of base64 (decision 052).
 MAX_ARTIFACT_BYTES_ENV = "POLICYHUB_MAX_ARTIFACT_BYTES"
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
+
+# `policyhub.adapters.cloudwatch_alarms.alarm_names`: policyhub-rollout-<rollout id>-<kind>.
+ROLLOUT_ALARM_PREFIX = "policyhub-rollout-"
+ROLLOUT_ALARM_ACTIONS: tuple[str, ...] = ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms")
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,19 @@ class ServingFunctions(Construct):
             compatible_architectures=[ARCHITECTURE],
             removal_policy=RemovalPolicy.DESTROY,
         )
+        self.roles: dict[str, iam.Role] = {}
+        self.specs: dict[str, FunctionSpec] = {spec.name: spec for spec in specs}
         self.functions: dict[str, lambda_.Function] = {
             spec.name: self._function(spec) for spec in specs
         }
+
+    def with_access(self, flag: str) -> list[tuple[lambda_.Function, iam.Role]]:
+        """Functions whose `Access` sets `flag` (e.g. "start_rollouts"), with their roles."""
+        return [
+            (self.functions[name], self.roles[name])
+            for name, spec in self.specs.items()
+            if getattr(spec.access, flag)
+        ]
 
     def _function(self, spec: FunctionSpec) -> lambda_.Function:
         scope = Construct(self, _pascal(spec.name))
@@ -129,7 +143,8 @@ class ServingFunctions(Construct):
             finding="Resource::*",
         )
         environment = self._environment(spec.access)
-        self._grant(role, spec.access)
+        grant(role, spec.access, self._dest)
+        self.roles[spec.name] = role
 
         fn = lambda_.Function(
             scope,
@@ -158,84 +173,113 @@ class ServingFunctions(Construct):
         return fn
 
     def _environment(self, access: Access) -> dict[str, str]:
-        env = {
-            "POWERTOOLS_SERVICE_NAME": "policyhub",
-            "POWERTOOLS_METRICS_NAMESPACE": "PolicyHub",
-            "LOG_LEVEL": self._config.log_level,
-        }
-        for env_var, table in self._dest.data.tables.items():
-            env[env_var] = table.table_name
-        for env_var, bucket in self._dest.data.buckets.items():
-            env[env_var] = bucket.bucket_name
-        if access.artifacts is not Level.NONE:
-            env[MAX_ARTIFACT_BYTES_ENV] = str(MAX_ARTIFACT_BYTES)
-        if access.signing_secret:
-            env[CURSOR_SECRET_ENV] = self._dest.data.signing_secret.secret_arn
-        if access.log_stream:
-            env[LOG_STREAM_ENV] = self._dest.log_stream_name
-        return env
+        return environment(access, self._dest, self._config.log_level)
 
-    def _grant(self, role: iam.Role, access: Access) -> None:
-        data = self._dest.data
-        if access.table is not Level.NONE:
-            actions = TABLE_READ_ACTIONS if access.table is Level.READ else TABLE_WRITE_ACTIONS
-            for spec in TABLES:
-                role.add_to_policy(
-                    iam.PolicyStatement(
-                        actions=list(actions),
-                        resources=table_resources(data.tables[spec.env_var], spec.indexes),
-                    )
-                )
-        for level, bucket in (
-            (access.artifacts, data.artifact_bucket),
-            (access.interactions, data.interaction_bucket),
-        ):
-            if level is Level.NONE:
-                continue
-            actions = OBJECT_READ_ACTIONS if level is Level.READ else OBJECT_WRITE_ACTIONS
-            role.add_to_policy(
-                iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects("*")])
-            )
-            # ListBucket turns a missing key into 404 instead of 403 and lets readers page logs.
-            role.add_to_policy(
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
-            )
-            acknowledge(
-                role,
-                "AwsSolutions-IAM5",
-                "Object keys are per tenant/agent/version and created at run time; the grant is "
-                "limited to this one bucket of the stack.",
-                finding=f"Resource::<{logical_id(bucket)}.Arn>/*",
-            )
-        if access.signing_secret:
+
+def environment(access: Access, dest: Destinations, log_level: str) -> dict[str, str]:
+    """Settings of code with `access`: Powertools, every resource name, and what it may use."""
+    env = {
+        "POWERTOOLS_SERVICE_NAME": "policyhub",
+        "POWERTOOLS_METRICS_NAMESPACE": "PolicyHub",
+        "LOG_LEVEL": log_level,
+    }
+    for env_var, table in dest.data.tables.items():
+        env[env_var] = table.table_name
+    for env_var, bucket in dest.data.buckets.items():
+        env[env_var] = bucket.bucket_name
+    if access.artifacts is not Level.NONE:
+        env[MAX_ARTIFACT_BYTES_ENV] = str(MAX_ARTIFACT_BYTES)
+    if access.signing_secret:
+        env[CURSOR_SECRET_ENV] = dest.data.signing_secret.secret_arn
+    if access.log_stream:
+        env[LOG_STREAM_ENV] = dest.log_stream_name
+    return env
+
+
+def grant(role: iam.Role, access: Access, dest: Destinations) -> None:
+    """The statements `access` needs, written out (decision 057); wildcards acknowledged."""
+    data = dest.data
+    if access.table is not Level.NONE:
+        actions = TABLE_READ_ACTIONS if access.table is Level.READ else TABLE_WRITE_ACTIONS
+        for spec in TABLES:
             role.add_to_policy(
                 iam.PolicyStatement(
-                    actions=["secretsmanager:GetSecretValue"],
-                    resources=[data.signing_secret.secret_arn],
+                    actions=list(actions),
+                    resources=table_resources(data.tables[spec.env_var], spec.indexes),
                 )
             )
-        if access.log_stream:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
-                    resources=[self._dest.log_stream_arn],
-                )
+    for level, bucket in (
+        (access.artifacts, data.artifact_bucket),
+        (access.interactions, data.interaction_bucket),
+    ):
+        if level is Level.NONE:
+            continue
+        actions = OBJECT_READ_ACTIONS if level is Level.READ else OBJECT_WRITE_ACTIONS
+        role.add_to_policy(
+            iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects("*")])
+        )
+        # ListBucket turns a missing key into 404 instead of 403 and lets readers page logs.
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "Object keys are per tenant/agent/version and created at run time; the grant is "
+            "limited to this one bucket of the stack.",
+            finding=f"Resource::<{logical_id(bucket)}.Arn>/*",
+        )
+    if access.signing_secret:
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[data.signing_secret.secret_arn],
             )
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=["s3:PutObject"],
-                    resources=[data.interaction_bucket.arn_for_objects(f"{DEAD_LETTER_PREFIX}/*")],
-                )
+        )
+    if access.rollout_alarms:
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=list(ROLLOUT_ALARM_ACTIONS), resources=[rollout_alarm_arns(role)]
             )
-            acknowledge(
-                role,
-                "AwsSolutions-IAM5",
-                "Records Firehose refuses are written once each under a new key in the "
-                "dead-letter prefix of the interaction bucket; nothing else is writable.",
-                finding=(
-                    f"Resource::<{logical_id(data.interaction_bucket)}.Arn>/{DEAD_LETTER_PREFIX}/*"
-                ),
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "Each rollout gets its own alarms named policyhub-rollout-<rollout id>-<kind>, "
+            "created at run time; the grant is limited to alarms with that prefix.",
+            finding=f"Resource::{nag_resource(role, rollout_alarm_arns(role))}",
+        )
+    if access.log_stream:
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+                resources=[dest.log_stream_arn],
             )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[data.interaction_bucket.arn_for_objects(f"{DEAD_LETTER_PREFIX}/*")],
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5",
+            "Records Firehose refuses are written once each under a new key in the "
+            "dead-letter prefix of the interaction bucket; nothing else is writable.",
+            finding=(
+                f"Resource::<{logical_id(data.interaction_bucket)}.Arn>/{DEAD_LETTER_PREFIX}/*"
+            ),
+        )
+
+
+def rollout_alarm_arns(scope: Construct) -> str:
+    return Stack.of(scope).format_arn(
+        service="cloudwatch",
+        resource="alarm",
+        resource_name=f"{ROLLOUT_ALARM_PREFIX}*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
 
 
 def table_resources(table: dynamodb.Table, indexes: tuple[GlobalIndex, ...]) -> list[str]:

@@ -2,8 +2,10 @@
 
 The serving code emits, in namespace `PolicyHub` (decision 054):
   Requests, Errors, Successes, Failures (Count) and Latency (Milliseconds)
-  with exactly the dimension sets [agent_type, variant] and [rollout_id, variant];
-  Rollbacks (Count) with [agent_type].
+  with exactly the dimension sets [agent_type, variant] and [rollout_id, variant].
+The `Rollbacks` metric decision 054 planned is not emitted by the code (yet): rollbacks are shown
+from what AWS counts itself — rollout workflow executions and alarm-triggered rollbacks
+(decision 084).
 """
 
 from __future__ import annotations
@@ -12,18 +14,33 @@ from aws_cdk import Duration
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
 from .config import StackConfig
+from .rollouts import RolloutWorkflow
+from .training import Training
 
 NAMESPACE = "PolicyHub"
 SERVED_VARIANTS = ("production", "canary", "experiment", "retrieval")
 PERIOD = Duration.minutes(5)
+
+
+def rule_triggers(rule: events.IRule, label: str) -> cw.Metric:
+    return cw.Metric(
+        namespace="AWS/Events",
+        metric_name="TriggeredRules",
+        dimensions_map={"RuleName": rule.rule_name},
+        statistic="Sum",
+        period=PERIOD,
+        label=label,
+    )
 
 
 def serving_metric(name: str, agent_type: str, variant: str, statistic: str) -> cw.Metric:
@@ -46,6 +63,10 @@ class Monitoring(Construct):
         config: StackConfig,
         api: apigw.RestApi,
         access_logs: logs.ILogGroup,
+        rollouts: RolloutWorkflow,
+        training: Training,
+        alarm_rollback: lambda_.IFunction,
+        training_schedule: lambda_.IFunction,
     ) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(
@@ -56,7 +77,10 @@ class Monitoring(Construct):
         )
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],  # "*" in a key policy means this key.
             )
@@ -93,6 +117,52 @@ class Monitoring(Construct):
                 alarm_description="policyhub API throttled callers (429) at the stage limit.",
                 metric=throttled,
                 threshold=config.throttle_alarm_threshold,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        machine = rollouts.state_machine
+        failed_task_rule = training.notify_failed_tasks(self.topic)
+        self.alarms += [
+            cw.Alarm(
+                self,
+                "RolloutWorkflowFailed",
+                alarm_description=(
+                    "A rollout workflow execution failed, timed out or was aborted: that rollout "
+                    "has no loop any more; roll it back or abort it (docs/deploy.md)."
+                ),
+                metric=cw.MathExpression(
+                    expression="failed + timedout + aborted",
+                    using_metrics={
+                        "failed": machine.metric_failed(statistic="Sum", period=PERIOD),
+                        "timedout": machine.metric_timed_out(statistic="Sum", period=PERIOD),
+                        "aborted": machine.metric_aborted(statistic="Sum", period=PERIOD),
+                    },
+                    label="ended without success",
+                    period=PERIOD,
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "AlarmRollbackErrors",
+                alarm_description="The alarm-triggered rollback function failed.",
+                metric=alarm_rollback.metric_errors(statistic="Sum", period=PERIOD),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            ),
+            cw.Alarm(
+                self,
+                "TrainingScheduleErrors",
+                alarm_description="The 6-hour training schedule function failed.",
+                metric=training_schedule.metric_errors(statistic="Sum", period=PERIOD),
+                threshold=1,
                 evaluation_periods=1,
                 comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
@@ -140,6 +210,37 @@ class Monitoring(Construct):
                 width=24,
             )
         )
+        self.dashboard.add_widgets(
+            cw.GraphWidget(
+                title="Rollout workflow executions",
+                left=[
+                    machine.metric_started(statistic="Sum", period=PERIOD, label="started"),
+                    machine.metric_succeeded(statistic="Sum", period=PERIOD, label="ended"),
+                    machine.metric_failed(statistic="Sum", period=PERIOD, label="failed"),
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Alarm-triggered rollbacks",
+                left=[
+                    rule_triggers(rollouts.alarm_rule, "rollout alarms in ALARM"),
+                    alarm_rollback.metric_errors(
+                        statistic="Sum", period=PERIOD, label="rollback errors"
+                    ),
+                ],
+                width=8,
+            ),
+            cw.GraphWidget(
+                title="Training",
+                left=[
+                    training_schedule.metric_invocations(
+                        statistic="Sum", period=PERIOD, label="schedule runs"
+                    ),
+                    rule_triggers(failed_task_rule, "failed training tasks"),
+                ],
+                width=8,
+            ),
+        )
 
     def _agent_row(self, agent: str) -> list[cw.IWidget]:
         success_rates: list[cw.IMetric] = []
@@ -160,30 +261,17 @@ class Monitoring(Construct):
                 title=f"{agent}: traffic by variant",
                 left=[serving_metric("Requests", agent, v, "Sum") for v in SERVED_VARIANTS],
                 stacked=True,
-                width=6,
+                width=8,
             ),
             cw.GraphWidget(
                 title=f"{agent}: success rate % by variant",
                 left=success_rates,
                 left_y_axis=cw.YAxisProps(min=0, max=100),
-                width=6,
+                width=8,
             ),
             cw.GraphWidget(
                 title=f"{agent}: latency p95 (ms) by variant",
                 left=[serving_metric("Latency", agent, v, "p95") for v in SERVED_VARIANTS],
-                width=6,
-            ),
-            cw.SingleValueWidget(
-                title=f"{agent}: rollbacks",
-                metrics=[
-                    cw.Metric(
-                        namespace=NAMESPACE,
-                        metric_name="Rollbacks",
-                        dimensions_map={"agent_type": agent},
-                        statistic="Sum",
-                        period=Duration.days(1),
-                    )
-                ],
-                width=6,
+                width=8,
             ),
         ]

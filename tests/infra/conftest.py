@@ -29,6 +29,59 @@ class Synthesized:
         }
 
 
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+          "AWS::URLSuffix": "amazonaws.com"}  # fmt: skip
+
+
+def render(value: Any) -> str:
+    """A template string value as text: pseudo parameters get example values, a `Ref` becomes
+    the logical id it names, `Fn::GetAtt [X, Arn]` an example Lambda ARN named X."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return str(sep).join(render(p) for p in parts)
+    if "Ref" in value:
+        return PSEUDO.get(value["Ref"], str(value["Ref"]))
+    if "Fn::GetAtt" in value:
+        name, attribute = value["Fn::GetAtt"]
+        if attribute == "Arn":
+            return f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        return f"{name}.{attribute}"
+    raise AssertionError(f"cannot render {value!r}")
+
+
+def statements_of_role(s: Synthesized, role_logical_id: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = []
+    for policy in s.resources("AWS::IAM::Policy").values():
+        if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
+def actions_of(statements: list[dict[str, Any]]) -> set[str]:
+    out: set[str] = set()
+    for st in statements:
+        acts = st["Action"]
+        out |= {acts} if isinstance(acts, str) else set(acts)
+    return out
+
+
+
+def function_described(s: Synthesized, prefix: str) -> tuple[str, dict[str, Any]]:
+    """The Lambda function whose description starts with `prefix` (catalog descriptions)."""
+    (found,) = [
+        (logical_id, fn)
+        for logical_id, fn in s.resources("AWS::Lambda::Function").items()
+        if fn["Properties"].get("Description", "").startswith(prefix)
+    ]
+    return found
+
+
+def role_of(fn: dict[str, Any]) -> str:
+    return str(fn["Properties"]["Role"]["Fn::GetAtt"][0])
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     from infra.app import build_app, cdk_json_context

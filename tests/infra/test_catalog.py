@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 
 from infra.stack.catalog import (
+    CONTAINER_TASKS,
     ROUTE_ACCESS,
     WORKER_FUNCTIONS,
+    Access,
     Level,
     MissingRouteAccessError,
     all_function_specs,
     route_spec,
 )
 from infra.stack.config import REPO_ROOT, StackConfig
-from infra.stack.functions import retention_days
+from infra.stack.functions import ROLLOUT_ALARM_PREFIX, retention_days
 from infra.stack.logs import firehose_prefix
+from policyhub.adapters.cloudwatch_alarms import alarm_names
 from policyhub.adapters.interaction_logs import partition
 from policyhub.api.routes import ROUTES, Route
 
@@ -30,9 +37,72 @@ LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024
 PROXY_EVENT_OVERHEAD_BYTES = 64 * 1024
 
 
-def test_every_handler_directory_belongs_to_a_route_or_a_worker_function() -> None:
-    dirs = {p.parent.name for p in FUNCTIONS_DIR.glob("*/handler.py")}
-    assert dirs == {spec.name for spec in all_function_specs()}
+def test_every_function_directory_is_a_route_a_worker_or_a_container_task() -> None:
+    dirs = {p.name for p in FUNCTIONS_DIR.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    lambdas = {spec.name for spec in all_function_specs()}
+    assert dirs == lambdas | set(CONTAINER_TASKS)
+    assert not lambdas & set(CONTAINER_TASKS)
+    for name in lambdas:
+        assert (FUNCTIONS_DIR / name / "handler.py").is_file(), name
+    for name in CONTAINER_TASKS:
+        assert (FUNCTIONS_DIR / name / "Dockerfile").is_file(), name
+        assert not (FUNCTIONS_DIR / name / "handler.py").exists(), name
+
+
+# What a call into the composition root needs beyond the table (services/ and adapters/):
+# `container.<service>().<method>(` in an endpoint's source -> the Access it implies.
+NEEDS_BY_CALL: dict[str, dict[str, object]] = {
+    r"rollouts\(\)\.start\(": {"table": Level.WRITE, "rollout_alarms": True,
+                                 "start_rollouts": True},
+    r"rollouts\(\)\.(abort|rollback)\(": {"table": Level.WRITE, "rollout_alarms": True},
+    r"training\(\)\.start\(": {"table": Level.WRITE, "interactions": Level.READ,
+                                 "run_training": True},
+    r"experiments\(\)": {"interactions": Level.READ},
+    r"comparisons\(\)": {"artifacts": Level.READ, "interactions": Level.READ},
+    r"rank_service\(\)": {"signing_secret": True, "log_stream": True},
+    r"registry\(\)\.register\(": {"table": Level.WRITE, "artifacts": Level.WRITE},
+}  # fmt: skip
+LEVEL_ORDER = [Level.NONE, Level.READ, Level.WRITE]
+
+
+def _satisfies(access: Access, field: str, needed: object) -> bool:
+    have = getattr(access, field)
+    if isinstance(needed, Level):
+        return LEVEL_ORDER.index(have) >= LEVEL_ORDER.index(needed)
+    return bool(have) == needed
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_route_access_covers_what_its_endpoint_calls(route: Route) -> None:
+    """A route whose endpoint starts a rollout but cannot start executions fails only in AWS
+    (AccessDenied); this catches it from the endpoint's source."""
+    module_name, function_name = route.endpoint.split(":")
+    source = inspect.getsource(getattr(importlib.import_module(module_name), function_name))
+    access = ROUTE_ACCESS[route.name]
+    for pattern, needs in NEEDS_BY_CALL.items():
+        if re.search(pattern, source):
+            for field, needed in needs.items():
+                assert _satisfies(access, field, needed), (route.name, pattern, field)
+
+
+@pytest.mark.parametrize("flag", ["rollout_alarms", "start_rollouts", "run_training"])
+def test_only_routes_that_call_for_a_capability_get_it(flag: str) -> None:
+    granted = {r.name for r in ROUTES if getattr(ROUTE_ACCESS[r.name], flag)}
+    callers = set()
+    for r in ROUTES:
+        module_name, function_name = r.endpoint.split(":")
+        source = inspect.getsource(getattr(importlib.import_module(module_name), function_name))
+        if any(
+            needs.get(flag) and re.search(pattern, source)
+            for pattern, needs in NEEDS_BY_CALL.items()
+        ):
+            callers.add(r.name)
+    assert granted == callers
+
+
+def test_rollout_alarm_prefix_is_the_one_the_code_names_alarms_with() -> None:
+    for name in alarm_names(SimpleNamespace(rollout_id="r-20261126-abc")):  # type: ignore[arg-type]
+        assert name.startswith(ROLLOUT_ALARM_PREFIX)
 
 
 def test_every_route_says_what_it_may_access() -> None:
@@ -86,6 +156,8 @@ def test_context_given_on_the_command_line_as_text_is_parsed() -> None:
     config = StackConfig.from_context(Scope())  # type: ignore[arg-type]
     assert config.dashboard_agents == ("memory_manager", "search_agent")
     assert config.log_retention_days == 90
+    assert config.training_image is None
+    assert (config.training_cpu, config.training_memory_mib) == (1024, 4096)
 
 
 def test_firehose_writes_the_layout_the_log_readers_list() -> None:

@@ -13,11 +13,13 @@ from infra.stack.api import GATEWAY_RESPONSES
 from infra.stack.catalog import AUTHORIZER, ROUTE_ACCESS, WORKER_FUNCTIONS, Level
 from infra.stack.logs import LOG_STREAM_ENV, PREFIX
 from infra.stack.monitoring import NAMESPACE
+from infra.stack.rollouts import ROLLOUT_STATE_MACHINE_ENV
+from infra.stack.training import JOB_RUNNER_ENV
 from policyhub.adapters.emf_metrics import EmfServingMetrics
 from policyhub.api.routes import ROUTES
 from policyhub.resources import BUCKETS, REGISTRY_TABLE, TABLES
 
-from .conftest import Synthesized
+from .conftest import Synthesized, actions_of, render, statements_of_role
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -46,22 +48,6 @@ def _route_function(s: Synthesized, route_name: str) -> tuple[str, dict[str, Any
         if fn["Properties"].get("Description", "").startswith(prefix):
             return logical_id, fn
     raise AssertionError(f"no function for route {route_name}")
-
-
-def _statements_of_role(s: Synthesized, role_logical_id: str) -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = []
-    for policy in s.resources("AWS::IAM::Policy").values():
-        if {"Ref": role_logical_id} in policy["Properties"]["Roles"]:
-            statements += policy["Properties"]["PolicyDocument"]["Statement"]
-    return statements
-
-
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    out: set[str] = set()
-    for st in statements:
-        acts = st["Action"]
-        out |= {acts} if isinstance(acts, str) else set(acts)
-    return out
 
 
 def _api_paths(s: Synthesized) -> dict[str, str]:
@@ -297,7 +283,7 @@ def test_no_iam_policy_grants_a_wildcard_action(synthesized: Synthesized) -> Non
         documents += [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
     assert documents
     for doc in documents:
-        for action in _actions(doc["Statement"]):
+        for action in actions_of(doc["Statement"]):
             assert "*" not in action, action
 
 
@@ -305,7 +291,7 @@ def test_no_iam_policy_grants_a_wildcard_action(synthesized: Synthesized) -> Non
 def test_read_only_routes_cannot_write(synthesized: Synthesized, route: Any) -> None:
     _, fn = _route_function(synthesized, route.name)
     role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
-    assert not _actions(_statements_of_role(synthesized, role)) & WRITE_ACTIONS
+    assert not actions_of(statements_of_role(synthesized, role)) & WRITE_ACTIONS
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
@@ -315,7 +301,7 @@ def test_only_routes_that_need_them_reach_buckets_secret_and_stream(
     access = ROUTE_ACCESS[route.name]
     _, fn = _route_function(synthesized, route.name)
     role = fn["Properties"]["Role"]["Fn::GetAtt"][0]
-    actions = _actions(_statements_of_role(synthesized, role))
+    actions = actions_of(statements_of_role(synthesized, role))
     env = fn["Properties"]["Environment"]["Variables"]
     reads_objects = access.artifacts is not Level.NONE or access.interactions is not Level.NONE
     assert ("s3:GetObject" in actions) == reads_objects
@@ -327,6 +313,13 @@ def test_only_routes_that_need_them_reach_buckets_secret_and_stream(
     assert (LOG_STREAM_ENV in env) == access.log_stream
     has_table_access = any(a.startswith("dynamodb:") for a in actions)
     assert has_table_access == (access.table is not Level.NONE)
+    assert ("cloudwatch:PutMetricAlarm" in actions) == access.rollout_alarms
+    assert ("cloudwatch:DeleteAlarms" in actions) == access.rollout_alarms
+    assert ("states:StartExecution" in actions) == access.start_rollouts
+    assert (ROLLOUT_STATE_MACHINE_ENV in env) == access.start_rollouts
+    assert ("ecs:RunTask" in actions) == access.run_training
+    assert ("iam:PassRole" in actions) == access.run_training
+    assert (env.get(JOB_RUNNER_ENV) == "ecs") == access.run_training
 
 
 def test_interaction_logs_are_partitioned_by_tenant_agent_and_date(
@@ -347,32 +340,93 @@ def test_interaction_logs_are_partitioned_by_tenant_agent_and_date(
     )
 
 
-def test_alarms_on_5xx_and_throttling_notify_the_encrypted_topic(
-    synthesized: Synthesized,
-) -> None:
+def _alarm_metric_names(alarm: dict[str, Any]) -> set[str]:
+    props = alarm["Properties"]
+    if "MetricName" in props:
+        return {props["MetricName"]}
+    return {
+        m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m
+    }
+
+
+def test_service_alarms_notify_the_encrypted_topic(synthesized: Synthesized) -> None:
     (topic_id,) = synthesized.resources("AWS::SNS::Topic")
     alarms = synthesized.resources("AWS::CloudWatch::Alarm").values()
-    metrics = {a["Properties"]["MetricName"] for a in alarms}
-    assert metrics == {"5XXError", "ApiThrottled"}
+    metrics = [_alarm_metric_names(a) for a in alarms]
+    assert {"5XXError"} in metrics
+    assert {"ApiThrottled"} in metrics
+    assert {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"} in metrics
+    assert sum(m == {"Errors"} for m in metrics) == 2  # alarm rollback, training schedule
     for a in alarms:
         assert a["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
     topic = synthesized.resources("AWS::SNS::Topic")[topic_id]
     assert "KmsMasterKeyId" in topic["Properties"]
 
 
+def _dashboard_metrics(s: Synthesized) -> list[list[Any]]:
+    """Every metric array of the dashboard body: [namespace, name, dim, value, ..., {opts}]."""
+    (dashboard,) = s.resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    text = render(body)
+    out: list[list[Any]] = []
+    for widget in json.loads(text)["widgets"]:
+        previous: list[Any] = []
+        for metric in widget["properties"].get("metrics", []):
+            if isinstance(metric[0], dict):  # a math expression: [{"expression": ...}]
+                continue
+            # "." repeats the value at the same position of the previous metric
+            metric = [previous[i] if v == "." else v for i, v in enumerate(metric)]
+            out.append(metric)
+            previous = metric
+    return out
+
+
 def test_dashboard_reads_serving_metrics_by_agent_and_variant(synthesized: Synthesized) -> None:
-    (dashboard,) = synthesized.resources("AWS::CloudWatch::Dashboard").values()
-    body = json.dumps(dashboard["Properties"]["DashboardBody"])
-    for name in ("Requests", "Successes", "Failures", "Latency", "Rollbacks"):
-        assert f'\\"{name}\\"' in body, name
-    assert '\\"agent_type\\",\\"memory_manager\\",\\"variant\\",\\"canary\\"' in body
+    metrics = _dashboard_metrics(synthesized)
+    names = {m[1] for m in metrics if m[0] == NAMESPACE}
+    assert {"Requests", "Successes", "Failures", "Latency"} <= names
+    assert [NAMESPACE, "Requests", "agent_type", "memory_manager", "variant", "canary"] in [
+        m[:6] for m in metrics
+    ]
+
+
+def test_dashboard_reads_only_metrics_the_code_or_the_stack_emits(
+    synthesized: Synthesized, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A widget on a metric nobody emits stays empty forever (decision 054's `Rollbacks`)."""
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
+    capsys.readouterr()
+    emf = EmfServingMetrics()
+    emf.decision("memory_manager", "canary", "r-1", None, 3.0, True, 0)
+    emf.feedback("memory_manager", "canary", "r-1", True)
+    emf.feedback("memory_manager", "canary", "r-1", False)
+    emitted = {
+        m["Name"]
+        for line in capsys.readouterr().out.splitlines()
+        if line
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for m in directive["Metrics"]
+    }
+    from_the_stack = {"ApiThrottled"}  # the access-log metric filter
+    read = {m[1] for m in _dashboard_metrics(synthesized) if m[0] == NAMESPACE}
+    assert read <= emitted | from_the_stack
+
+
+def test_dashboard_shows_rollouts_alarm_rollbacks_and_training(synthesized: Synthesized) -> None:
+    metrics = _dashboard_metrics(synthesized)
+    names = {(m[0], m[1]) for m in metrics}
+    assert ("AWS/States", "ExecutionsStarted") in names
+    assert ("AWS/States", "ExecutionsFailed") in names
+    assert ("AWS/Events", "TriggeredRules") in names
+    rules = {m[3] for m in metrics if m[1] == "TriggeredRules"}
+    assert rules == set(synthesized.resources("AWS::Events::Rule"))
 
 
 def test_stack_outputs_name_the_env_vars_the_cli_needs(synthesized: Synthesized) -> None:
     outputs = synthesized.template["Outputs"]
     assert "ApiUrl" in outputs
     described = {o.get("Description") for o in outputs.values()}
-    for env_var in RESOURCE_ENV_VARS:
+    for env_var in [*RESOURCE_ENV_VARS, ROLLOUT_STATE_MACHINE_ENV]:
         assert env_var in described
 
 

@@ -1,0 +1,271 @@
+"""The rollout workflow in the synthesized template: the loop, its ASL, who may start it, and the
+alarm rule that rolls back at once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.stack.catalog import ROLLOUT_ALARM, ROLLOUT_CONTROLLER, ROUTE_ACCESS
+from infra.stack.functions import ROLLOUT_ALARM_PREFIX
+from infra.stack.rollouts import ROLLOUT_STATE_MACHINE_ENV
+from policyhub.api.routes import ROUTES
+
+from .conftest import (
+    Synthesized,
+    actions_of,
+    function_described,
+    render,
+    role_of,
+    statements_of_role,
+)
+
+pytestmark = pytest.mark.xdist_group("infra")
+
+LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException",
+                         "Lambda.SdkClientException"}  # fmt: skip
+
+
+def _machine(s: Synthesized) -> tuple[str, dict[str, Any]]:
+    ((logical_id, machine),) = s.resources("AWS::StepFunctions::StateMachine").items()
+    return logical_id, machine
+
+
+def _definition(s: Synthesized) -> dict[str, Any]:
+    text = render(_machine(s)[1]["Properties"]["DefinitionString"])
+    definition: dict[str, Any] = json.loads(text)
+    return definition
+
+
+def _path(document: dict[str, Any], path: str) -> Any:
+    """The value of a simple JSONPath (`$`, `$.a.b`) in `document`."""
+    value: Any = document
+    for key in path.removeprefix("$").split(".")[1:]:
+        value = value[key]
+    return value
+
+
+def _resolve_parameters(template: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    return {
+        (k[:-2] if k.endswith(".$") else k): (_path(state, v) if k.endswith(".$") else v)
+        for k, v in template.items()
+    }
+
+
+def _put(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    if path == "$":
+        return dict(value)
+    out: dict[str, Any] = json.loads(json.dumps(document))
+    keys = path.removeprefix("$.").split(".")
+    target = out
+    for key in keys[:-1]:
+        target = target.setdefault(key, {})
+    target[keys[-1]] = value
+    return out
+
+
+def _run(definition: dict[str, Any], execution_input: dict[str, Any],
+         answers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int], str]:  # fmt: skip
+    """Interpret the loop's states (Task/Choice/Wait/Succeed) against canned controller answers:
+    what each invocation received, which waits happened, how it ended."""
+    payloads: list[dict[str, Any]] = []
+    waits: list[int] = []
+    state = dict(execution_input)
+    name = definition["StartAt"]
+    for _ in range(100):
+        spec = definition["States"][name]
+        kind = spec["Type"]
+        if kind == "Task":
+            params = spec["Parameters"]
+            payloads.append(_resolve_parameters(params["Payload"], state))
+            result = {"Payload": answers[len(payloads) - 1], "StatusCode": 200}
+            selected = _resolve_parameters(spec["ResultSelector"], result)
+            state = _put(state, spec.get("ResultPath", "$"), selected)
+            name = spec["Next"]
+        elif kind == "Choice":
+            name = spec["Default"]
+            for choice in spec["Choices"]:
+                if _path(state, choice["Variable"]) == choice["BooleanEquals"]:
+                    name = choice["Next"]
+                    break
+        elif kind == "Wait":
+            waits.append(_path(state, spec["SecondsPath"]))
+            name = spec["Next"]
+        elif kind == "Succeed":
+            return payloads, waits, "succeeded"
+        else:
+            raise AssertionError(f"the rollout loop should not need a {kind} state")
+    raise AssertionError("the loop never ended")
+
+
+def test_rollout_workflow_is_standard_logs_everything_and_traces(
+    synthesized: Synthesized,
+) -> None:
+    _, machine = _machine(synthesized)
+    props = machine["Properties"]
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL"
+    assert logging["IncludeExecutionData"] is True
+    (destination,) = logging["Destinations"]
+    group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    group_props = synthesized.resources("AWS::Logs::LogGroup")[group]["Properties"]
+    assert group_props["RetentionInDays"] == 30
+    assert render(group_props["LogGroupName"]).startswith("/aws/vendedlogs/states/")
+
+
+def test_rollout_workflow_only_loops_invoke_choice_wait(synthesized: Synthesized) -> None:
+    definition = _definition(synthesized)
+    kinds = sorted(state["Type"] for state in definition["States"].values())
+    assert kinds == ["Choice", "Succeed", "Task", "Wait"]
+    task = definition["States"][definition["StartAt"]]
+    controller_id, _ = function_described(synthesized, ROLLOUT_CONTROLLER.description)
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    assert task["Parameters"]["FunctionName"].endswith(f":function:{controller_id}")
+    retried = {e for retry in task["Retry"] for e in retry["ErrorEquals"]}
+    assert retried >= LAMBDA_SERVICE_ERRORS
+    assert "States.TaskFailed" in retried
+
+
+def test_the_loop_passes_the_rollout_ids_to_every_step_and_waits_as_told(
+    synthesized: Synthesized,
+) -> None:
+    ids = {"tenant_id": "acme", "agent_type": "memory_manager", "rollout_id": "r-1"}
+    answers = [
+        {"done": False, "wait_seconds": 60, "state": "shadow", "decision": "hold"},
+        {"done": False, "wait_seconds": 30, "state": "canary", "decision": "advance"},
+        {"done": True, "wait_seconds": 0, "state": "promoted", "decision": "promote"},
+    ]
+    payloads, waits, outcome = _run(_definition(synthesized), ids, answers)
+    assert payloads == [ids, ids, ids]
+    assert waits == [60, 30]
+    assert outcome == "succeeded"
+
+
+def test_rollout_asl_passes_asl_validator(synthesized: Synthesized, tmp_path: Path) -> None:
+    npx = shutil.which("npx")
+    if npx is None:
+        pytest.skip("npx (Node.js) is not installed: asl-validator cannot run here")
+    path = tmp_path / "rollout.asl.json"
+    path.write_text(json.dumps(_definition(synthesized)))
+    done = subprocess.run(
+        [npx, "--yes", "asl-validator", "--json-path", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_asl_validator_rejects_a_broken_definition(tmp_path: Path) -> None:
+    """The check above can fail: a Wait without a time is refused."""
+    npx = shutil.which("npx")
+    if npx is None:
+        pytest.skip("npx (Node.js) is not installed: asl-validator cannot run here")
+    path = tmp_path / "broken.asl.json"
+    path.write_text(json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "End": True}}}))
+    done = subprocess.run(
+        [npx, "--yes", "asl-validator", "--json-path", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode != 0
+
+
+def test_only_the_promote_route_starts_executions_of_this_state_machine(
+    synthesized: Synthesized,
+) -> None:
+    machine_id, _ = _machine(synthesized)
+    starters = []
+    for logical_id, fn in synthesized.resources("AWS::Lambda::Function").items():
+        statements = statements_of_role(synthesized, role_of(fn))
+        starts = [s for s in statements if "states:StartExecution" in actions_of([s])]
+        if starts:
+            starters.append(logical_id)
+            assert [s["Resource"] for s in starts] == [{"Ref": machine_id}]
+            env = fn["Properties"]["Environment"]["Variables"]
+            assert env[ROLLOUT_STATE_MACHINE_ENV] == {"Ref": machine_id}
+    expected = [r for r in ROUTES if ROUTE_ACCESS[r.name].start_rollouts]
+    assert [r.name for r in expected] == ["promote_policy"]
+    assert len(starters) == 1
+
+
+def test_alarm_permissions_are_limited_to_rollout_alarms(synthesized: Synthesized) -> None:
+    holders = 0
+    for fn in synthesized.resources("AWS::Lambda::Function").values():
+        for statement in statements_of_role(synthesized, role_of(fn)):
+            if actions_of([statement]) & {"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"}:
+                holders += 1
+                assert render(statement["Resource"]) == (
+                    f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{ROLLOUT_ALARM_PREFIX}*"
+                )
+    # promote, rollback, abort, the controller and the alarm rollback
+    assert holders == 5
+
+
+def test_the_controller_and_alarm_rollback_can_do_what_a_rollout_step_does(
+    synthesized: Synthesized,
+) -> None:
+    for spec in (ROLLOUT_CONTROLLER, ROLLOUT_ALARM):
+        _, fn = function_described(synthesized, spec.description)
+        actions = actions_of(statements_of_role(synthesized, role_of(fn)))
+        assert {"dynamodb:UpdateItem", "cloudwatch:DeleteAlarms"} <= actions, spec.name
+        assert ("s3:GetObject" in actions) == (spec is ROLLOUT_CONTROLLER)  # health from logs
+        assert "states:StartExecution" not in actions
+
+
+def test_an_alarm_of_a_rollout_in_alarm_triggers_the_rollback_function(
+    synthesized: Synthesized,
+) -> None:
+    alarm_fn_id, _ = function_described(synthesized, ROLLOUT_ALARM.description)
+    rules = [
+        (logical_id, rule)
+        for logical_id, rule in synthesized.resources("AWS::Events::Rule").items()
+        if rule["Properties"]["EventPattern"]["source"] == ["aws.cloudwatch"]
+    ]
+    ((rule_id, rule),) = rules
+    assert rule["Properties"]["EventPattern"] == {
+        "source": ["aws.cloudwatch"],
+        "detail-type": ["CloudWatch Alarm State Change"],
+        "detail": {
+            "alarmName": [{"prefix": ROLLOUT_ALARM_PREFIX}],
+            "state": {"value": ["ALARM"]},
+        },
+    }
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [alarm_fn_id, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    permissions = [
+        p["Properties"]
+        for p in synthesized.resources("AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Fn::GetAtt": [alarm_fn_id, "Arn"]}
+    ]
+    assert permissions == [
+        {
+            "Action": "lambda:InvokeFunction",
+            "FunctionName": {"Fn::GetAtt": [alarm_fn_id, "Arn"]},
+            "Principal": "events.amazonaws.com",
+            "SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]},
+        }
+    ]
+
+
+def test_the_state_machine_may_invoke_only_the_controller(synthesized: Synthesized) -> None:
+    _, machine = _machine(synthesized)
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    controller_id, _ = function_described(synthesized, ROLLOUT_CONTROLLER.description)
+    invokes = [
+        s for s in statements_of_role(synthesized, role)
+        if "lambda:InvokeFunction" in actions_of([s])
+    ]  # fmt: skip
+    resources = [r for s in invokes for r in s["Resource"]]
+    assert {render(r).split(":function:")[1].split(":")[0] for r in resources} == {controller_id}
