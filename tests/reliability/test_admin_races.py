@@ -93,6 +93,12 @@ def test_admins_racing_moves_and_constraints_keep_one_production_and_a_whole_aud
     updates = [e for e in events if e["action"] == "constraints_update"]
     assert len(updates) == statuses[("constraints", 200)], "every accepted update audited"
     final = owner.get("/policies/constraints").json()
+    chain = list(reversed(updates))
+    for prev, nxt in itertools.pairwise(chain):
+        assert nxt["details"]["before"] == prev["details"]["after"], "no update lost or stale"
+    if chain:
+        assert chain[-1]["details"]["after"]["max_items_per_source"] == final[
+            "max_items_per_source"]
     submitted = [b for op, b, s, _ in results if op == "constraints" and s == 200]
     assert any(
         final["max_items_per_source"] == b["max_items_per_source"] for b in submitted

@@ -68,9 +68,20 @@ class PolicyStore(Protocol):
 
     def get_constraints(self, tenant_id: str, agent_type: str) -> Constraints: ...
 
+    def get_constraints_revision(
+        self, tenant_id: str, agent_type: str
+    ) -> tuple[Constraints, int]: ...
+
     def put_constraints(
-        self, tenant_id: str, agent_type: str, constraints: Constraints, audit: AuditEvent
-    ) -> None: ...
+        self,
+        tenant_id: str,
+        agent_type: str,
+        constraints: Constraints,
+        audit: AuditEvent,
+        expected_revision: int,
+    ) -> None:
+        """Replace the constraints if they are still at `expected_revision` (0: none yet)."""
+        ...
 
 
 class KeyStore(Protocol):

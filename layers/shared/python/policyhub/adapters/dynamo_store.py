@@ -195,27 +195,42 @@ class DynamoStore:
         return view
 
     def get_constraints(self, tenant_id: str, agent_type: str) -> Constraints:
+        return self.get_constraints_revision(tenant_id, agent_type)[0]
+
+    def get_constraints_revision(self, tenant_id: str, agent_type: str) -> tuple[Constraints, int]:
         item = self._get(agent_pk(tenant_id, agent_type), CONSTRAINTS_SK)
-        return Constraints() if item is None else _load(Constraints, item)
+        if item is None:
+            return Constraints(), 0
+        return _load(Constraints, item), int(item.get("revision", {"N": "1"})["N"])
 
     def put_constraints(
-        self, tenant_id: str, agent_type: str, constraints: Constraints, audit: AuditEvent
+        self,
+        tenant_id: str,
+        agent_type: str,
+        constraints: Constraints,
+        audit: AuditEvent,
+        expected_revision: int,
     ) -> None:
-        aws.dynamodb().transact_write_items(
-            TransactItems=[
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            "pk": _s(agent_pk(tenant_id, agent_type)),
-                            "sk": _s(CONSTRAINTS_SK),
-                            "doc": _doc(constraints),
-                        },
-                    }
-                },
-                {"Put": {"TableName": self._table, "Item": self._audit_item(tenant_id, audit)}},
-            ]
+        put = self._guarded_put(
+            {
+                "pk": _s(agent_pk(tenant_id, agent_type)),
+                "sk": _s(CONSTRAINTS_SK),
+                "doc": _doc(constraints),
+                "revision": {"N": str(expected_revision + 1)},
+            },
+            expected_revision or None,
         )
+        try:
+            aws.dynamodb().transact_write_items(
+                TransactItems=[
+                    {"Put": put},
+                    {"Put": {"TableName": self._table, "Item": self._audit_item(tenant_id, audit)}},
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _CONFLICT_CODES:
+                raise concurrent_change(f"constraints of {agent_type!r}") from exc
+            raise
 
     # ---- the one write path for registry state ---------------------------------------
     def commit(self, transition: Transition) -> None:

@@ -31,7 +31,7 @@ class MemoryStore:
         self.versions: dict[_Agent, dict[str, PolicyVersion]] = {}
         self.audit: dict[str, list[AuditEvent]] = {}
         self.keys: dict[str, tuple[str, ApiKey]] = {}
-        self.constraints: dict[_Agent, Constraints] = {}
+        self.constraints: dict[_Agent, tuple[Constraints, int]] = {}
         self.rollouts: dict[_Agent, dict[str, Rollout]] = {}
         self.experiments: dict[_Agent, dict[str, Experiment]] = {}
 
@@ -87,13 +87,23 @@ class MemoryStore:
         )
 
     def get_constraints(self, tenant_id: str, agent_type: str) -> Constraints:
-        return self.constraints.get((tenant_id, agent_type), Constraints())
+        return self.get_constraints_revision(tenant_id, agent_type)[0]
+
+    def get_constraints_revision(self, tenant_id: str, agent_type: str) -> tuple[Constraints, int]:
+        return self.constraints.get((tenant_id, agent_type), (Constraints(), 0))
 
     def put_constraints(
-        self, tenant_id: str, agent_type: str, constraints: Constraints, audit: AuditEvent
+        self,
+        tenant_id: str,
+        agent_type: str,
+        constraints: Constraints,
+        audit: AuditEvent,
+        expected_revision: int,
     ) -> None:
         with self._lock:
-            self.constraints[(tenant_id, agent_type)] = constraints
+            if self.get_constraints_revision(tenant_id, agent_type)[1] != expected_revision:
+                raise concurrent_change(f"constraints of {agent_type!r}")
+            self.constraints[(tenant_id, agent_type)] = (constraints, expected_revision + 1)
             self.audit.setdefault(tenant_id, []).append(audit)
 
     def commit(self, transition: Transition) -> None:

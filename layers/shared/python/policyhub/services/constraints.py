@@ -21,7 +21,7 @@ class ConstraintService:
     def replace(
         self, principal: Principal, agent_type: str, constraints: Constraints
     ) -> Constraints:
-        before = self._store.get_constraints(principal.tenant_id, agent_type)
+        before, revision = self._store.get_constraints_revision(principal.tenant_id, agent_type)
         event = AuditEvent(
             event_id=uuid.uuid4().hex,
             at=self._clock.now(),
@@ -30,5 +30,7 @@ class ConstraintService:
             agent_type=agent_type,
             details={"before": before.model_dump(), "after": constraints.model_dump()},
         )
-        self._store.put_constraints(principal.tenant_id, agent_type, constraints, event)
+        self._store.put_constraints(
+            principal.tenant_id, agent_type, constraints, event, expected_revision=revision
+        )
         return constraints
