@@ -307,3 +307,94 @@ def test_experiment_requests_are_validated(demo: Api) -> None:
     )
     assert r.status == 422, r.body
     assert demo.get("/policies/experiments/ex_nope").status == 404
+
+
+def test_an_abort_while_the_controller_is_mid_step_leaves_one_consistent_state(demo: Api) -> None:
+    from policyhub.services.rollout_controller import apply, step
+
+    rollout = demo.post(
+        "/policies/promote",
+        {"version": "v1.2.5", "strategy": "canary", "pipeline": {**FAST, "max_step_seconds": 1200}},
+    ).json()
+    send(demo, rank_body, balanced_users(rollout["rollout_id"]), 60)
+    service = container.rollouts()
+    before = service.get("demo", "memory_manager", rollout["rollout_id"])
+    now = before.started_at.__class__.now(before.started_at.tzinfo)
+    health = service._health.read(before, before.step_started_at, now)
+    decision = step(before, health, now)  # the controller has judged …
+    assert (
+        demo.post(
+            f"/policies/rollouts/{rollout['rollout_id']}/abort", {"reason": "incident"}
+        ).status
+        == 200
+    )  # … and an admin aborts meanwhile
+    with pytest.raises(Exception) as lost:
+        service._commit_decision(before, apply(before, decision, now), decision)
+    assert "concurrent" in str(lost.value) or "no longer" in str(lost.value)
+    got = demo.get(f"/policies/rollouts/{rollout['rollout_id']}").json()
+    assert got["state"] == "aborted"
+    status = demo.get("/policies/status").json()
+    assert status["production"]["version"] == "v1.2.4" and status["rollout"] is None
+    listed = demo.get("/policies", limit=100).json()["items"]
+    assert [p["version"] for p in listed if p["status"] == "production"] == ["v1.2.4"]
+
+
+def test_a_step_delivered_twice_is_applied_once(demo: Api) -> None:
+    import threading
+
+    rollout = demo.post(
+        "/policies/promote",
+        {"version": "v1.2.5", "strategy": "canary", "pipeline": {**FAST, "max_step_seconds": 1200}},
+    ).json()
+    rid = rollout["rollout_id"]
+    container.workflows().stop()  # drive the steps by hand, like duplicate deliveries would
+    send(demo, rank_body, balanced_users(rid), 80)
+    time.sleep(1.1)
+    revision = demo.get(f"/policies/rollouts/{rid}").json()["revision"]
+    outcomes: list[str] = []
+
+    def deliver() -> None:
+        try:
+            outcomes.append(
+                container.rollouts().tick("demo", "memory_manager", rid).decision or "done"
+            )
+        except Exception as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=deliver) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = demo.get(f"/policies/rollouts/{rid}").json()
+    applied = [o for o in outcomes if o in {"advance", "hold", "rollback"}]
+    assert len(applied) >= 1, outcomes
+    if "advance" in applied:
+        assert applied.count("advance") == 1
+        assert [s["traffic_percent"] for s in got["steps"]] == [5, 10]
+    assert got["revision"] == revision + len(applied)
+
+
+def test_a_regression_after_promotion_rolls_back_to_the_previous_version(demo: Api) -> None:
+    watch = {**FAST, "post_promotion_seconds": 600, "max_step_seconds": 1200}
+    rollout = demo.post(
+        "/policies/promote", {"version": "v1.2.5", "strategy": "canary", "pipeline": watch}
+    ).json()
+    rid = rollout["rollout_id"]
+    users = balanced_users(rid)
+    deadline = time.monotonic() + 90
+    while demo.get(f"/policies/rollouts/{rid}").json()["state"] != "promoted":
+        assert time.monotonic() < deadline
+        send(demo, rank_body, users, 40)
+    assert demo.get("/policies/status").json()["production"]["version"] == "v1.2.5"
+    while True:  # the new production starts failing its users
+        got = demo.get(f"/policies/rollouts/{rid}").json()
+        if got["state"] == "rolled_back":
+            break
+        assert time.monotonic() < deadline + 60, got
+        send(demo, rank_body, users, 40, success=lambda d: False)
+    assert got["steps"][-1]["stage"] == "post_promotion"
+    status = demo.get("/policies/status").json()
+    assert status["production"]["version"] == "v1.2.4" and status["rollout"] is None
+    assert demo.get("/policies/v1.2.5").json()["status"] == "rolled_back"
+    assert demo.get("/policies/audit").json()["items"][0]["action"] == "auto_rollback"
