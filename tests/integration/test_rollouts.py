@@ -9,6 +9,7 @@ import pytest
 
 from infra.local.seed import seed_demo
 from policyhub.api import container
+from policyhub.domain.errors import PolicyHubError
 from tests.integration.test_serving import rank_body
 from tests.support.api import Api, error_code
 from tests.support.traffic import balanced_users, send
@@ -328,9 +329,9 @@ def test_an_abort_while_the_controller_is_mid_step_leaves_one_consistent_state(d
         ).status
         == 200
     )  # … and an admin aborts meanwhile
-    with pytest.raises(Exception) as lost:
+    with pytest.raises(PolicyHubError) as lost:
         service._commit_decision(before, apply(before, decision, now), decision)
-    assert "concurrent" in str(lost.value) or "no longer" in str(lost.value)
+    assert lost.value.code == "concurrent_change" and lost.value.status == 409
     got = demo.get(f"/policies/rollouts/{rollout['rollout_id']}").json()
     assert got["state"] == "aborted"
     status = demo.get("/policies/status").json()
