@@ -1,0 +1,256 @@
+"""Hypothesis stateful test of the registry and the pipeline on in-memory fakes.
+
+Random sequences of register, promote (every strategy), controller steps under random health
+(healthy, unhealthy, inconclusive, NaN, unreadable), duplicate step deliveries, abort and
+rollback. After every step DESIGN.md's invariants 1, 6, 7 and 8 must hold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemoryStore
+from policyhub.domain.access import Principal, Role, Tier
+from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
+from policyhub.domain.rollout import Rollout, RolloutStrategy, Stage, Verdict
+from policyhub.domain.versions import FeatureSchema, PolicyStatus
+from policyhub.ml.onnx_models import random_linear_policy
+from policyhub.services.registry import Registry
+from policyhub.services.rollout_controller import apply, step
+from policyhub.services.rollouts import RolloutService
+
+T, A = "acme", "memory_manager"
+ADMIN = Principal(T, "admin-key", Tier.PRO, Role.ADMIN)
+SCHEMA = FeatureSchema(context_dim=1, item_dim=1)
+CONFIG = {
+    "shadow_seconds": 60,
+    "shadow_min_decisions": 100,
+    "step_seconds": 60,
+    "min_samples_per_step": 200,
+    "max_step_seconds": 600,
+    "post_promotion_seconds": 120,
+}
+HEALTH_KINDS = ("healthy", "unhealthy", "inconclusive", "nan", "unreadable")
+
+
+def _variant(kind: str, candidate: bool) -> VariantHealth:
+    if kind == "inconclusive":
+        return VariantHealth(
+            requests=5,
+            feedback_successes=5,
+            latency_p95_ms=20.0,
+            latency_p50_ms=10.0,
+            shadow_decisions=5 if candidate else 0,
+        )
+    bad = kind == "unhealthy" and candidate
+    return VariantHealth(
+        requests=2000,
+        feedback_successes=1400 if bad else 1990,
+        feedback_failures=600 if bad else 10,
+        latency_p95_ms=math.nan if kind == "nan" else 20.0,
+        latency_p50_ms=10.0,
+        shadow_decisions=2000 if candidate else 0,
+    )
+
+
+class ScriptedHealth:
+    kind = "healthy"
+
+    def read(self, rollout: Rollout, start: datetime, end: datetime) -> Health:
+        if self.kind == "unreadable":
+            return HealthReadFailed(window_start=start, window_end=end, error="S3 down")
+        return HealthWindow(
+            window_start=start,
+            window_end=end,
+            baseline=_variant(self.kind, False),
+            candidate=_variant(self.kind, True),
+        )
+
+
+class Nothing:
+    def start(self, *args: Any) -> None: ...
+    def create(self, *args: Any) -> None: ...
+    def delete(self, *args: Any) -> None: ...
+
+
+class Pipeline(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = MemoryStore()
+        self.clock = FixedClock(datetime(2026, 11, 1, tzinfo=UTC))
+        self.registry = Registry(
+            self.store, MemoryArtifactStore(), self.clock, lambda data, schema: None, 1 << 20
+        )
+        self.health = ScriptedHealth()
+        self.rollouts = RolloutService(
+            self.store, self.registry, self.health, Nothing(), self.clock, Nothing()
+        )
+        self.versions: list[str] = []
+        self.ever_production: set[str] = set()
+        self.expected_audit: Counter[str] = Counter()
+        self.seed = 0
+
+    def _try(self, action: Any) -> Any:
+        try:
+            return action()
+        except PolicyHubError as err:
+            assert err.status in {404, 409, 422}, err
+            return None
+
+    def _pick(self, i: int) -> str | None:
+        return self.versions[i % len(self.versions)] if self.versions else None
+
+    @initialize()
+    def a_production_and_candidates(self) -> None:
+        for _ in range(4):
+            self.register()
+        self.promote_immediate(0)
+
+    @rule()
+    def register(self) -> None:
+        self.seed += 1
+        v = self.registry.register(ADMIN, T, A, random_linear_policy(3, seed=self.seed), SCHEMA)
+        self.versions.append(v.version)
+        self.expected_audit["register"] += 1
+
+    @rule(i=st.integers(0, 50))
+    def promote_immediate(self, i: int) -> None:
+        v = self._pick(i)
+        if v and self._try(lambda: self.registry.promote_immediate(ADMIN, A, v, None)):
+            self.expected_audit["promote"] += 1
+
+    @rule(i=st.integers(0, 50), strategy=st.sampled_from(list(RolloutStrategy)))
+    def start_rollout(self, i: int, strategy: RolloutStrategy) -> None:
+        v = self._pick(i)
+        if v and self._try(lambda: self.rollouts.start(ADMIN, A, v, strategy, None, CONFIG)):
+            self.expected_audit["rollout_start"] += 1
+
+    @rule(kind=st.sampled_from(HEALTH_KINDS), seconds=st.integers(0, 700))
+    def controller_step(self, kind: str, seconds: int) -> None:
+        rollout_id = self.registry.deployment(T, A).active_rollout_id
+        self.clock.current += timedelta(seconds=seconds)
+        if rollout_id is None:
+            return
+        self.health.kind = kind
+        tick = self._try(lambda: self.rollouts.tick(T, A, rollout_id))
+        if tick is None or tick.decision is None:
+            return
+        self.expected_audit[
+            {
+                "advance": "rollout_step",
+                "complete": "rollout_step",
+                "promote": "promote",
+                "rollback": "auto_rollback",
+            }.get(tick.decision, "")
+        ] += 1
+
+    @rule(steps=st.integers(1, 8))
+    def healthy_traffic_for_a_while(self, steps: int) -> None:
+        """Good numbers step after step: lets sequences reach promotion and the watch."""
+        for _ in range(steps):
+            self.controller_step("healthy", 61)
+
+    @rule(kind=st.sampled_from(HEALTH_KINDS))
+    def duplicate_delivery(self, kind: str) -> None:
+        rollout_id = self.registry.deployment(T, A).active_rollout_id
+        if rollout_id is None:
+            return
+        self.health.kind = kind
+        before = self.rollouts.get(T, A, rollout_id)
+        now = self.clock.now()
+        decision = step(before, self.health.read(before, before.step_started_at, now), now)
+        after = apply(before, decision, now)
+        first = self._try(lambda: self.rollouts._commit_decision(before, after, decision) or 1)
+        if first is None:
+            return
+        if decision.kind.value != "hold":
+            self.expected_audit[
+                {
+                    "advance": "rollout_step",
+                    "complete": "rollout_step",
+                    "promote": "promote",
+                    "rollback": "auto_rollback",
+                }[decision.kind.value]
+            ] += 1
+        try:
+            self.rollouts._commit_decision(before, after, decision)
+        except PolicyHubError as err:
+            assert err.code == "concurrent_change"
+        else:
+            raise AssertionError("the same step was applied twice")
+
+    @rule()
+    def abort(self) -> None:
+        rollout_id = self.registry.deployment(T, A).active_rollout_id
+        if rollout_id and self._try(lambda: self.rollouts.abort(ADMIN, A, rollout_id, "stop")):
+            self.expected_audit["abort"] += 1
+
+    @rule(i=st.integers(0, 50))
+    def rollback(self, i: int) -> None:
+        v = self._pick(i)
+        active = self.registry.deployment(T, A).active_rollout_id
+        if v and self._try(lambda: self.rollouts.rollback(ADMIN, A, v, "incident")):
+            self.expected_audit["rollback"] += 1
+            if active:
+                self.expected_audit["abort"] += 1
+
+    # ---- invariants ----------------------------------------------------------------------
+    @invariant()
+    def one_production_and_at_most_one_active_rollout(self) -> None:
+        d = self.registry.deployment(T, A)
+        versions = self.store.versions.get((T, A), {})
+        production = [v for v in versions.values() if v.status == PolicyStatus.PRODUCTION]
+        if d.production_version is None:
+            assert production == []
+        else:
+            assert [v.version for v in production] == [d.production_version]
+            assert d.production is not None and d.production.version == d.production_version
+            self.ever_production.add(d.production_version)
+        rollouts = self.store.rollouts.get((T, A), {}).values()
+        active = [r for r in rollouts if not r.is_terminal]
+        assert [r.rollout_id for r in active] == (
+            [d.active_rollout_id] if d.active_rollout_id else []
+        )
+        if d.active_rollout_id is None:
+            assert d.rollout_route is None
+
+    @invariant()
+    def inconclusive_never_advances_and_nan_is_never_healthy(self) -> None:
+        for r in self.store.rollouts.get((T, A), {}).values():
+            for s in r.steps:
+                if s.verdict is Verdict.HEALTHY and s.stage is Stage.CANARY:
+                    assert s.candidate is not None
+                    assert s.candidate.requests >= CONFIG["min_samples_per_step"]
+                    assert s.candidate.latency_p95_ms is not None
+                    assert math.isfinite(s.candidate.latency_p95_ms)
+
+    @invariant()
+    def earlier_production_versions_stay_available(self) -> None:
+        d = self.registry.deployment(T, A)
+        versions = self.store.versions.get((T, A), {})
+        for v in self.ever_production - {d.production_version}:
+            assert versions[v].status in {PolicyStatus.RETIRED, PolicyStatus.ROLLED_BACK}, v
+
+    @invariant()
+    def every_change_is_audited(self) -> None:
+        actual = Counter(e.action.value for e in self.store.audit.get(T, []))
+        for action, count in self.expected_audit.items():
+            if action:
+                assert actual[action] == count, (action, actual, self.expected_audit)
+
+
+TestPipeline = Pipeline.TestCase
+TestPipeline.settings = settings(
+    max_examples=40,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
