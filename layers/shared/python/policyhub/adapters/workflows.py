@@ -27,9 +27,12 @@ class StepFunctionsStarter:
     def start(self, tenant_id: str, agent_type: str, rollout_id: str) -> None:
         try:
             aws.client("stepfunctions").start_execution(
-                stateMachineArn=self._arn, name=rollout_id,
-                input=json.dumps({"tenant_id": tenant_id, "agent_type": agent_type,
-                                  "rollout_id": rollout_id}))
+                stateMachineArn=self._arn,
+                name=rollout_id,
+                input=json.dumps(
+                    {"tenant_id": tenant_id, "agent_type": agent_type, "rollout_id": rollout_id}
+                ),
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
                 raise
@@ -51,8 +54,9 @@ class LocalRolloutRunner:
         with self._lock:
             self._due.setdefault((tenant_id, agent_type, rollout_id), time.monotonic())
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="rollout-runner")
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True, name="rollout-runner"
+                )
                 self._thread.start()
 
     def active(self) -> list[str]:
@@ -80,8 +84,7 @@ class LocalRolloutRunner:
             if result.done:
                 self._due.pop(key, None)
             else:
-                self._due[key] = time.monotonic() + min(result.wait_seconds,
-                                                        self._tick_seconds)
+                self._due[key] = time.monotonic() + min(result.wait_seconds, self._tick_seconds)
 
     def stop(self) -> None:
         self._stop.set()
