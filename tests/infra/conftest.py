@@ -1,13 +1,18 @@
-"""Synthesize the CDK app in-process once per session (about 15 s) for all infra tests.
+"""Synthesize the CDK app in-process once per session for all infra tests.
 
 The dependency layer points at a small placeholder directory (context
-`policyhub:depsLayerDir`), so CI needs neither the Lambda wheels nor Docker.
+`policyhub:depsLayerDir`), so CI needs neither the Lambda wheels nor Docker. cfn-lint, the
+slowest check, starts on the template in a second process right after the synth and runs while
+the other tests do.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,13 @@ class Synthesized:
     stack: Any
     template: dict[str, Any]
     template_path: Path
+    cfn_lint: subprocess.Popen[str]
+
+    def cfn_lint_findings(self) -> list[tuple[str, str]]:
+        """(rule id, message) of every cfn-lint match on the template."""
+        out, err = self.cfn_lint.communicate(timeout=600)
+        assert self.cfn_lint.returncode == 0, err
+        return [(rule, message) for rule, message in json.loads(out)]
 
     def resources(self, cfn_type: str) -> dict[str, dict[str, Any]]:
         return {
@@ -82,8 +94,28 @@ def role_of(fn: dict[str, Any]) -> str:
     return str(fn["Properties"]["Role"]["Fn::GetAtt"][0])
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the cfn-lint check last among the infra tests: it waits for the background lint,
+    which meanwhile overlaps the other tests."""
+    infra = [i for i, item in enumerate(items) if "tests/infra/" in item.nodeid]
+    lint = [i for i in infra if items[i].name == "test_cfn_lint_passes_on_the_template"]
+    if not lint or not infra:
+        return
+    item = items.pop(lint[0])
+    items.insert(infra[-1], item)
+
+
+CFN_LINT = """
+import json, sys
+from pathlib import Path
+from cfnlint.api import ManualArgs, lint_file
+matches = lint_file(Path(sys.argv[1]), config=ManualArgs(regions=["us-east-1"]))
+print(json.dumps([[m.rule.id, str(m)] for m in matches]))
+"""
+
+
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
     from infra.app import build_app, cdk_json_context
 
     deps = tmp_path_factory.mktemp("deps-layer")
@@ -96,4 +128,17 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     artifact = assembly.get_stack_by_name(stack.stack_name)
     template_path = Path(assembly.directory) / artifact.template_file
     template = json.loads(template_path.read_text())
-    return Synthesized(stack=stack, template=template, template_path=template_path)
+    lint = subprocess.Popen(
+        [sys.executable, "-c", CFN_LINT, str(template_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield Synthesized(
+            stack=stack, template=template, template_path=template_path, cfn_lint=lint
+        )
+    finally:
+        if lint.poll() is None:
+            lint.kill()
+            lint.communicate()
