@@ -272,3 +272,19 @@ def test_a_corrupt_candidate_artifact_never_serves(agent: Agent) -> None:
     assert all(d["policy_version"] == "v1.0.0" and d["variant"] == "production" for d in served)
     final = drive(agent, rollout_id, lambda d: True)
     assert final["state"] == "rolled_back", final
+
+
+def test_with_no_traffic_a_rollout_never_advances_and_rolls_back_at_its_deadline(
+    agent: Agent,
+) -> None:
+    cand = agent.register(random_mlp_policy(D, 16, seed=7))
+    r = agent.promote(cand, strategy="canary", pipeline={**FAST, "max_step_seconds": 3})
+    rollout_id = r.json()["rollout_id"]
+    deadline = time.monotonic() + 30
+    while (ro := agent.rollout(rollout_id))["state"] == "canary":
+        assert ro["traffic_percent"] == 5 and time.monotonic() < deadline
+        time.sleep(0.3)
+    assert ro["state"] == "rolled_back" and len(ro["steps"]) == 1
+    assert ro["steps"][0]["verdict"] == "inconclusive"
+    assert "max_step_seconds" in ro["outcome_reason"]
+    assert agent.call("GET", "/policies/status").json()["production"]["version"] == "v1.0.0"
