@@ -170,3 +170,14 @@ def test_firehose_writes_the_layout_the_log_readers_list() -> None:
 def test_log_retention_must_be_a_value_cloudwatch_offers() -> None:
     with pytest.raises(ValueError, match="not one CloudWatch offers"):
         retention_days(31)
+
+
+def test_the_state_machine_setting_is_the_one_the_code_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from infra.stack.rollouts import ROLLOUT_STATE_MACHINE_ENV
+    from policyhub.settings import Settings
+
+    arn = "arn:aws:states:us-east-1:123456789012:stateMachine:rollouts"
+    monkeypatch.setenv(ROLLOUT_STATE_MACHINE_ENV, arn)
+    assert Settings.from_env().rollout_state_machine == arn

@@ -200,6 +200,13 @@ def test_a_failed_training_task_is_reported_to_the_alarm_topic(synthesized: Synt
         if st["Effect"] == "Allow" and st.get("Principal") == {"Service": "events.amazonaws.com"}
     ]  # fmt: skip
     assert publishers
+    (key,) = synthesized.resources("AWS::KMS::Key").values()
+    key_users = [
+        st for st in key["Properties"]["KeyPolicy"]["Statement"]
+        if "kms:GenerateDataKey" in actions_of([st])
+    ]  # fmt: skip
+    services = {svc for st in key_users for svc in st["Principal"]["Service"]}
+    assert "events.amazonaws.com" in services  # the topic is encrypted with this key
 
 
 def test_training_image_is_built_from_its_dockerfile_with_a_small_context(
