@@ -10,9 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infra.local.embedded_aws import EmbeddedAws
+from infra.local.functions import load_handler
+from infra.local.gateway import AUTHORIZER
 from infra.local.http_server import LocalApi
 from infra.local.resources import create_all
 from infra.local.seed import SeededTenant, seed_demo
+from policyhub.api.routes import ROUTES
 from policyhub.resources import BUCKETS, TABLES
 
 LOCAL_DIR = Path(os.environ.get("POLICYHUB_LOCAL_DIR", ".local"))
@@ -34,6 +37,10 @@ def start(api_port: int, aws_port: int, local_dir: Path | None = LOCAL_DIR) -> R
     embedded = EmbeddedAws(HOST, aws_port).start()
     create_all()
     demo = seed_demo(local_dir, trained=True)
+    # Import every handler before the port opens: "ready" (health 200) then means every route
+    # answers at once, instead of the first call to each paying its import on a busy machine.
+    for name in (AUTHORIZER, *(r.name for r in ROUTES)):
+        load_handler(name)
     api = LocalApi(HOST, api_port).start()
     if local_dir is not None:
         (local_dir / "stack.json").write_text(
