@@ -165,3 +165,9 @@ class RolloutAlarms(Protocol):
     def create(self, rollout: Rollout) -> None: ...
 
     def delete(self, rollout: Rollout) -> None: ...
+
+
+class RolloutMetrics(Protocol):
+    def rollback(self, agent_type: str, cause: str) -> None:
+        """Count a rollback (`auto`, `alarm` or `manual`)."""
+        ...

@@ -60,3 +60,14 @@ class EmfServingMetrics:
         name = "Successes" if success else "Failures"
         for dims in _dimension_sets(agent_type, variant, rollout_id):
             _flush(dims, [(name, MetricUnit.Count, 1.0)])
+
+
+class EmfRolloutMetrics:
+    """`Rollbacks` by agent: automatic (controller or alarm) and manual alike."""
+
+    def __init__(self) -> None:
+        self._enabled = not is_metrics_disabled()
+
+    def rollback(self, agent_type: str, cause: str) -> None:
+        if self._enabled:
+            _flush({"agent_type": agent_type}, [("Rollbacks", MetricUnit.Count, 1.0)])

@@ -11,7 +11,7 @@ from policyhub.adapters.cloudwatch_alarms import CloudWatchRolloutAlarms
 from policyhub.adapters.dynamo_jobs import DynamoJobStore
 from policyhub.adapters.dynamo_store import DynamoStore
 from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
-from policyhub.adapters.emf_metrics import EmfServingMetrics
+from policyhub.adapters.emf_metrics import EmfRolloutMetrics, EmfServingMetrics
 from policyhub.adapters.held_out_logs import S3SelectedInteractionLog
 from policyhub.adapters.idempotency import PowertoolsOnce
 from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink, S3InteractionLog
@@ -105,6 +105,7 @@ def rollouts() -> RolloutService:
         workflows(),
         SystemClock(),
         CloudWatchRolloutAlarms(),
+        EmfRolloutMetrics(),
     )
 
 

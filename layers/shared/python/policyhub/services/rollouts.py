@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
@@ -41,6 +41,7 @@ from policyhub.ports import (
     PageKey,
     PolicyStore,
     RolloutAlarms,
+    RolloutMetrics,
     WorkflowStarter,
 )
 from policyhub.services.registry import Promotion, Registry
@@ -48,6 +49,23 @@ from policyhub.services.rollout_controller import Decision, DecisionKind, apply,
 
 MAX_WAIT_SECONDS = 60
 logger = logging.getLogger("policyhub.rollouts")
+
+
+ADMIN_ATTEMPTS = 3
+R = TypeVar("R")
+
+
+def _outlasting_the_controller(action: Callable[[], R]) -> R:
+    """An admin's abort or rollback re-reads and retries when it lost only a race with the
+    controller (which rewrites the rollout on every step, holds included); the request is
+    re-validated on every attempt, so a state that no longer allows it still ends in 409."""
+    for attempt in range(ADMIN_ATTEMPTS):
+        try:
+            return action()
+        except PolicyHubError as err:
+            if err.code != "concurrent_change" or attempt == ADMIN_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def new_rollout_id(now: datetime) -> str:
@@ -100,8 +118,10 @@ class RolloutService:
         workflows: WorkflowStarter,
         clock: Clock,
         alarms: RolloutAlarms,
+        metrics: RolloutMetrics | None = None,
     ) -> None:
         self._alarms = alarms
+        self._metrics = metrics
         self._store = store
         self._registry = registry
         self._health = health
@@ -207,6 +227,10 @@ class RolloutService:
         except Exception:
             logger.exception("rollout alarms of %s could not be changed", rollout.rollout_id)
 
+    def _count_rollback(self, agent_type: str, cause: str) -> None:
+        if self._metrics is not None:
+            self._metrics.rollback(agent_type, cause)
+
     def _ended(self, rollout: Rollout) -> None:
         if rollout.is_terminal:
             self._best_effort(self._alarms.delete, rollout)
@@ -257,6 +281,8 @@ class RolloutService:
         after = apply(rollout, decision, now)
         self._commit_decision(rollout, after, decision)
         self._ended(after)
+        if decision.kind is DecisionKind.ROLLBACK:
+            self._count_rollback(agent_type, "auto")
         done = after.is_terminal or (after.state is RolloutState.PROMOTED and not after.watching)
         wait = max(1, min(MAX_WAIT_SECONDS, after.config.step_seconds // 10 or 1))
         return Tick(done, 0 if done else wait, after.state.value, decision.kind.value)
@@ -383,6 +409,13 @@ class RolloutService:
     def abort(
         self, principal: Principal, agent_type: str, rollout_id: str, reason: str | None
     ) -> Rollout:
+        return _outlasting_the_controller(
+            lambda: self._abort_once(principal, agent_type, rollout_id, reason)
+        )
+
+    def _abort_once(
+        self, principal: Principal, agent_type: str, rollout_id: str, reason: str | None
+    ) -> Rollout:
         rollout = self.get(principal.tenant_id, agent_type, rollout_id)
         after = abort_rollout(rollout, reason or "aborted by an admin", self._clock.now())
         current = self._registry.deployment(principal.tenant_id, agent_type)
@@ -447,6 +480,7 @@ class RolloutService:
             )
         )
         self._ended(after)
+        self._count_rollback(agent_type, "alarm")
         return after
 
     def _abort_transition(
@@ -498,10 +532,19 @@ class RolloutService:
         self, principal: Principal, agent_type: str, version: str, reason: str | None
     ) -> Promotion:
         """Manual rollback; an active rollout is aborted first, in the same transaction."""
+        return _outlasting_the_controller(
+            lambda: self._rollback_once(principal, agent_type, version, reason)
+        )
+
+    def _rollback_once(
+        self, principal: Principal, agent_type: str, version: str, reason: str | None
+    ) -> Promotion:
         tenant_id = principal.tenant_id
         current = self._registry.deployment(tenant_id, agent_type)
         if current.active_rollout_id is None:
-            return self._registry.rollback(principal, agent_type, version, reason)
+            done = self._registry.rollback(principal, agent_type, version, reason)
+            self._count_rollback(agent_type, "manual")
+            return done
         rollout = self.get(tenant_id, agent_type, current.active_rollout_id)
         target = self._registry.version(tenant_id, agent_type, version)
         now = self._clock.now()
@@ -553,6 +596,7 @@ class RolloutService:
             )
         )
         self._ended(after)
+        self._count_rollback(agent_type, "manual")
         return Promotion(
             target.version,
             agent_type,
