@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.local.seed import seed_demo
+from policyhub.adapters.workflows import LocalRolloutRunner
 from policyhub.api import container
 from policyhub.domain.errors import PolicyHubError
 from tests.integration.test_serving import rank_body
@@ -348,7 +349,9 @@ def test_a_step_delivered_twice_is_applied_once(demo: Api) -> None:
         {"version": "v1.2.5", "strategy": "canary", "pipeline": {**FAST, "max_step_seconds": 1200}},
     ).json()
     rid = rollout["rollout_id"]
-    container.workflows().stop()  # drive the steps by hand, like duplicate deliveries would
+    runner = container.workflows()
+    assert isinstance(runner, LocalRolloutRunner)
+    runner.stop()  # drive the steps by hand, like duplicate deliveries would
     send(demo, rank_body, balanced_users(rid), 80)
     time.sleep(1.1)
     revision = demo.get(f"/policies/rollouts/{rid}").json()["revision"]

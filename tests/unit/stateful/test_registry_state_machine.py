@@ -170,8 +170,12 @@ class Pipeline(RuleBasedStateMachine):
         now = self.clock.now()
         decision = step(before, self.health.read(before, before.step_started_at, now), now)
         after = apply(before, decision, now)
-        first = self._try(lambda: self.rollouts._commit_decision(before, after, decision) or 1)
-        if first is None:
+
+        def commit() -> bool:
+            self.rollouts._commit_decision(before, after, decision)
+            return True
+
+        if not self._try(commit):
             return
         if decision.kind.value != "hold":
             self.expected_audit[
