@@ -13,6 +13,7 @@ from typing import Any
 
 from infra.local.events import LambdaContext, authorizer_event, proxy_event
 from infra.local.functions import load_handler
+from policyhub.api.authorizer import Unauthorized
 from policyhub.api.errors import proxy_error
 from policyhub.api.routes import match
 from policyhub.domain.errors import PolicyHubError
@@ -82,9 +83,17 @@ def invoke(
             decision = load_handler(AUTHORIZER)(
                 authorizer_event(route, event), LambdaContext(AUTHORIZER)
             )
-        except Exception:
+        except Unauthorized:
             return _refuse(
                 PolicyHubError("unauthorized", "missing, unknown or revoked API key"), request_id
+            )
+        except Exception:  # API Gateway's AUTHORIZER_FAILURE: the key could not be checked
+            return _refuse(
+                PolicyHubError(
+                    "service_unavailable",
+                    "could not check the API key right now; retry with backoff",
+                ),
+                request_id,
             )
         statement = decision["policyDocument"]["Statement"][0]
         if statement["Effect"] != "Allow":

@@ -64,6 +64,11 @@ GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str | None],
      "The request body is too large."),
     (apigw.ResponseType.THROTTLED, "429", "throttled",
      "Too many requests; retry with exponential backoff."),
+    # The authorizer could not decide (e.g. a throttled key lookup): retryable, not a bad key.
+    (apigw.ResponseType.AUTHORIZER_FAILURE, "503", "service_unavailable",
+     "Could not check the API key right now; retry with backoff."),
+    (apigw.ResponseType.AUTHORIZER_CONFIGURATION_ERROR, "503", "service_unavailable",
+     "Could not check the API key right now; retry with backoff."),
     (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", None),
     (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
 )

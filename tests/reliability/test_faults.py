@@ -191,7 +191,7 @@ def test_a_transaction_conflict_on_promote_or_rollback_is_409_and_writes_nothing
 
 def test_throttled_reads_and_constraint_writes_are_clean_503s(acme: ProbeApi) -> None:
     before = table_snapshot()
-    # The authorizer's key lookup is left alone: a throttled authorizer is API Gateway's 500.
+    # The authorizer's key lookup is left alone here (see the next test).
     with injected(_throttled("GetItem", when=_not_a_key_lookup), _throttled("Query")):
         _is_clean(acme.get("/policies/status"), 503, "service_unavailable")
         _is_clean(acme.get("/policies"), 503, "service_unavailable")
@@ -295,3 +295,10 @@ def test_firehose_down_dead_letters_every_record_and_the_request_succeeds(
     missing = expected - set(_records_everywhere(caplog))
     tally.count("data_lost", len(missing))
     assert not missing
+
+
+def test_a_throttled_key_lookup_is_a_retryable_503_not_a_401(acme: ProbeApi) -> None:
+    # API Gateway answers AUTHORIZER_FAILURE, which the stack maps to 503 in the envelope.
+    with injected(_throttled("GetItem")):
+        _is_clean(acme.get("/policies/status"), 503, "service_unavailable")
+    assert acme.get("/policies/status").status == 200
