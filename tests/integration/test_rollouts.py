@@ -402,3 +402,19 @@ def test_a_regression_after_promotion_rolls_back_to_the_previous_version(demo: A
     assert status["production"]["version"] == "v1.2.4" and status["rollout"] is None
     assert demo.get("/policies/v1.2.5").json()["status"] == "rolled_back"
     assert demo.get("/policies/audit").json()["items"][0]["action"] == "auto_rollback"
+
+
+def test_an_immediate_promote_waits_for_a_running_experiment(demo: Api) -> None:
+    r = demo.post(
+        "/policies/experiments",
+        {
+            "name": "ab",
+            "variants": [
+                {"version": "v1.2.4", "traffic_percent": 50},
+                {"version": "v1.2.5", "traffic_percent": 50},
+            ],
+        },
+    )
+    assert r.status == 201
+    blocked = demo.post("/policies/promote", {"version": "v1.2.6", "strategy": "immediate"})
+    assert (blocked.status, error_code(blocked)) == (409, "experiment_active")

@@ -13,6 +13,7 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import AuditAction, AuditEvent
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.promotion_rules import require_promotable
 from policyhub.domain.transition import Transition, VersionUpdate
 from policyhub.domain.versions import (
     ArtifactRef,
@@ -178,19 +179,7 @@ class Registry:
         tenant_id = principal.tenant_id
         current = self.deployment(tenant_id, agent_type)
         target = self.version(tenant_id, agent_type, version)
-        if current.active_rollout_id:
-            raise PolicyHubError(
-                "rollout_active",
-                f"rollout {current.active_rollout_id} is active; abort it or let it finish first",
-            )
-        if target.status == PolicyStatus.PRODUCTION:
-            raise PolicyHubError("already_production", f"{version} is already in production")
-        if target.status != PolicyStatus.CANDIDATE:
-            raise PolicyHubError(
-                "not_promotable",
-                f"{version} is {target.status.value}; only a "
-                "candidate can be promoted (use rollback for a retired version)",
-            )
+        require_promotable(current, target)
         return self._move_production(
             principal,
             tenant_id,

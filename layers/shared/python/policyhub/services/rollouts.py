@@ -21,6 +21,7 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError, invalid
+from policyhub.domain.promotion_rules import require_promotable
 from policyhub.domain.rollout import (
     PipelineConfig,
     Rollout,
@@ -237,23 +238,7 @@ class RolloutService:
 
     @staticmethod
     def _check_startable(current: Deployment, target: PolicyVersion) -> None:
-        if current.active_rollout_id:
-            raise PolicyHubError(
-                "rollout_active",
-                f"rollout {current.active_rollout_id} is active; abort it or let it finish first",
-            )
-        if current.active_experiment_id:
-            raise PolicyHubError(
-                "experiment_active",
-                f"experiment {current.active_experiment_id} is running; stop it first",
-            )
-        if target.status == PolicyStatus.PRODUCTION:
-            raise PolicyHubError("already_production", f"{target.version} is already in production")
-        if target.status != PolicyStatus.CANDIDATE:
-            raise PolicyHubError(
-                "not_promotable",
-                f"{target.version} is {target.status.value}; only a candidate can be promoted",
-            )
+        require_promotable(current, target)
         if current.production is None:
             raise PolicyHubError(
                 "not_promotable",
