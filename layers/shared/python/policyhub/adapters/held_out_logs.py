@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from policyhub.adapters import aws
 from policyhub.adapters.interaction_logs import S3InteractionLog, partition
 
@@ -47,7 +49,7 @@ class S3SelectedInteractionLog:
                         found = _DECISION_ID.search(line)
                         if found is None or not keep(json.loads(b'"' + found[1] + b'"')):
                             continue
-                    record: dict[str, Any] = json.loads(line)
+                    record: dict[str, Any] = orjson.loads(line)
                     at = datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
                     if since <= at <= until:
                         yield record

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from policyhub.adapters import aws
 
 logger = logging.getLogger("policyhub.logs")
@@ -175,7 +177,7 @@ class S3InteractionLog:
                 for line in body.splitlines():
                     if not line.strip():
                         continue
-                    record: dict[str, Any] = json.loads(line)
+                    record: dict[str, Any] = orjson.loads(line)
                     at = datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
                     if since <= at <= until:
                         yield record
