@@ -53,7 +53,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{env['POLICYHUB_PORT']}/v1"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     try:
         while True:
             if proc.poll() is not None:
@@ -61,10 +61,10 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
             try:
                 if requests.get(f"{base}/health", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy starting
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("local stack did not become healthy in 120 s")
+                raise TimeoutError("local stack did not become healthy in 240 s")
             time.sleep(0.2)
         yield LocalStack(base, (local_dir / "admin-key").read_text(), local_dir, env)
     finally:
