@@ -12,7 +12,11 @@ def main(argv: list[str]) -> int:
 
         up()
         return 0
-    print(f"usage: python -m infra.local up   (unknown command {command!r})", file=sys.stderr)
+    if command == "demo":
+        from infra.local.demo import main as demo
+
+        return demo()
+    print(f"usage: python -m infra.local up|demo   (unknown command {command!r})", file=sys.stderr)
     return 2
 
 

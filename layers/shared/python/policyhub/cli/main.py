@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import time
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from policyhub.cli.local import local_api, use_local_aws
+from policyhub.cli.render import (
+    compare_table,
+    experiment_table,
+    job_line,
+    rollout_is_over,
+    rollout_table,
+    rollout_view,
+)
 from policyhub.client import ApiError, PolicyHubClient
 from policyhub.domain.access import Role, Tier
 
@@ -18,9 +29,13 @@ app = typer.Typer(
     help="policyhub: versioned RL ranking policies, moved to production safely.",
     no_args_is_help=True,
 )
+rollouts_app = typer.Typer(help="Safe rollouts: list, watch live, abort.", no_args_is_help=True)
+experiments_app = typer.Typer(help="A/B experiments: start, show, stop.", no_args_is_help=True)
 keys_app = typer.Typer(
     help="API keys (talks to DynamoDB directly: platform teams only).", no_args_is_help=True
 )
+app.add_typer(rollouts_app, name="rollouts")
+app.add_typer(experiments_app, name="experiments")
 app.add_typer(keys_app, name="keys")
 console = Console()
 
@@ -108,9 +123,80 @@ def promote(
     agent_type: AgentOpt = None,
     strategy: Annotated[str | None, typer.Option(help="safe|canary|immediate")] = None,
     reason: Annotated[str | None, typer.Option()] = None,
+    pipeline: Annotated[
+        str | None, typer.Option(help="Pipeline overrides as JSON, e.g. '{\"step_seconds\": 60}'.")
+    ] = None,
 ) -> None:
-    """Promote a candidate (admin)."""
-    _print_json(_run(lambda: _client().promote(version, agent_type, strategy, reason)))
+    """Promote a candidate (admin); safe and canary start a rollout (see `rollouts watch`)."""
+    overrides = _json_option(pipeline, "--pipeline")
+    _print_json(_run(lambda: _client().promote(version, agent_type, strategy, reason, overrides)))
+
+
+def _json_option(text: str | None, name: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON: {exc}", param_hint=name) from exc
+    if not isinstance(value, dict):
+        raise typer.BadParameter("must be a JSON object", param_hint=name)
+    return value
+
+
+@app.command()
+def compare(
+    baseline: str,
+    candidate: str,
+    agent_type: AgentOpt = None,
+    window_hours: Annotated[int | None, typer.Option(help="Logs of the last N hours.")] = None,
+    min_samples: Annotated[int | None, typer.Option(help="Held-out decisions needed.")] = None,
+) -> None:
+    """Compare two versions by off-policy evaluation on the logs."""
+    result = _run(
+        lambda: _client().compare(baseline, candidate, agent_type, window_hours, min_samples)
+    )
+    console.print(compare_table(result))
+    console.print(
+        f"recommendation: [bold]{result['recommendation']}[/bold] "
+        f"(improvement: {result['is_improvement']})"
+    )
+    for reason in result["reasons"]:
+        console.print(f"  · {reason}")
+
+
+@app.command()
+def train(
+    agent_type: AgentOpt = None,
+    force: Annotated[bool, typer.Option(help="Train even with few new interactions.")] = False,
+) -> None:
+    """Start a training job; it registers a candidate when it succeeds (see `jobs`)."""
+    job = _run(lambda: _client().train(agent_type, force))
+    console.print(job_line(job))
+
+
+@app.command()
+def jobs(
+    agent_type: AgentOpt = None,
+    job_id: Annotated[str | None, typer.Option("--id", help="One job, in full.")] = None,
+    limit: Annotated[int, typer.Option(help="How many jobs.")] = 20,
+) -> None:
+    """Training jobs of an agent, newest first (or one job with --id)."""
+    if job_id:
+        _print_json(_run(lambda: _client().training_job(job_id)))
+        return
+    table = Table("job", "status", "trigger", "created", "finished", "interactions", "candidate")
+    for j in _run(lambda: list(itertools.islice(_client().training_jobs(agent_type), limit))):
+        table.add_row(
+            j["job_id"],
+            j["status"],
+            j["trigger"],
+            j["created_at"],
+            j.get("finished_at") or "",
+            str(j.get("interactions_used") or ""),
+            j.get("candidate_version") or "",
+        )
+    console.print(table)
 
 
 @app.command()
@@ -142,6 +228,94 @@ def audit(
             e["reason"] or "",
         )
     console.print(table)
+
+
+@rollouts_app.command("list")
+def rollouts_list(
+    agent_type: AgentOpt = None, limit: Annotated[int, typer.Option(help="How many.")] = 20
+) -> None:
+    """Rollouts of an agent, newest first."""
+    table = Table("rollout", "candidate", "baseline", "strategy", "state", "traffic", "started")
+    for r in _run(lambda: list(itertools.islice(_client().rollouts(agent_type), limit))):
+        table.add_row(
+            r["rollout_id"],
+            r["candidate_version"],
+            r["baseline_version"] or "",
+            r["strategy"],
+            r["state"],
+            f"{r['traffic_percent']:g}%",
+            r["started_at"],
+        )
+    console.print(table)
+
+
+@rollouts_app.command("watch")
+def rollouts_watch(
+    rollout_id: str,
+    agent_type: AgentOpt = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+) -> None:
+    """Follow a rollout live until it is over; exit 1 unless it was promoted."""
+    client = _client()
+    rollout = _run(lambda: client.rollout(rollout_id, agent_type))
+    with Live(rollout_view(rollout), console=console, refresh_per_second=4) as live:
+        while not rollout_is_over(rollout):
+            time.sleep(interval)
+            rollout = _run(lambda: client.rollout(rollout_id, agent_type))
+            live.update(rollout_view(rollout))
+    if rollout["state"] != "promoted":
+        raise typer.Exit(1)
+
+
+@rollouts_app.command("abort")
+def rollouts_abort(
+    rollout_id: str,
+    agent_type: AgentOpt = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Stop a rollout; traffic returns to production (admin)."""
+    rollout = _run(lambda: _client().abort_rollout(rollout_id, agent_type, reason))
+    console.print(rollout_table(rollout))
+
+
+@experiments_app.command("start")
+def experiments_start(
+    name: Annotated[str, typer.Option(help="What the experiment tests.")],
+    variant: Annotated[
+        list[str], typer.Option("--variant", "-v", help="VERSION=PERCENT, repeated.")
+    ],
+    agent_type: AgentOpt = None,
+    duration_seconds: Annotated[int | None, typer.Option(help="Stop serving it after.")] = None,
+) -> None:
+    """Start an A/B experiment, e.g. -v v1.2.4=50 -v v1.2.5=50 (admin)."""
+    arms: list[tuple[str, float]] = []
+    for spec in variant:
+        version, sep, percent = spec.partition("=")
+        try:
+            arms.append((version, float(percent)))
+        except ValueError as exc:
+            raise typer.BadParameter(f"{spec!r} is not VERSION=PERCENT") from exc
+        if not sep:
+            raise typer.BadParameter(f"{spec!r} is not VERSION=PERCENT")
+    exp = _run(lambda: _client().start_experiment(name, arms, agent_type, duration_seconds))
+    console.print(experiment_table(exp))
+
+
+@experiments_app.command("show")
+def experiments_show(experiment_id: str, agent_type: AgentOpt = None) -> None:
+    """Per-arm results, winner (only when significant) and the sample-ratio check."""
+    console.print(experiment_table(_run(lambda: _client().experiment(experiment_id, agent_type))))
+
+
+@experiments_app.command("stop")
+def experiments_stop(
+    experiment_id: str,
+    agent_type: AgentOpt = None,
+    reason: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Stop an experiment; its results are frozen and production serves again (admin)."""
+    exp = _run(lambda: _client().stop_experiment(experiment_id, agent_type, reason))
+    console.print(experiment_table(exp))
 
 
 def _keys() -> Any:
