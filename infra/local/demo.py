@@ -55,6 +55,9 @@ MIN_NEW_INTERACTIONS = 450
 COMPARE_MIN_SAMPLES = 100
 VISITS_PER_LOOK = 24
 EXPERIMENT_MAX_VISITS = 700
+# Generous: on an idle 2-core machine the good rollout takes about a minute; a busy CI runner
+# can take several times that without anything being wrong.
+ROLLOUT_TIMEOUT = 300.0
 
 # Compressed time (API.md allows `pipeline` overrides): seconds instead of hours, tens of
 # samples instead of hundreds. The statistics are the production ones; only the budgets shrink.
@@ -66,12 +69,12 @@ PIPELINE: dict[str, Any] = {
     "min_samples_per_step": 40,
     "min_success_rate": 0.6,
     "max_latency_increase": 10.0,
-    "max_step_seconds": 45,
+    "max_step_seconds": 90,
     "post_promotion_seconds": 2,
 }
 COMPRESSED = [
     "pipeline: shadow 2 s / 40 decisions, canary steps 2 s with at least 40 samples per "
-    "variant, post-promotion watch 2 s, 45 s deadline per step (defaults: 3600 s / 500, "
+    "variant, post-promotion watch 2 s, 90 s deadline per step (defaults: 3600 s / 500, "
     "900 s / 200, 3600 s, 7200 s)",
     "min_success_rate 0.6 (default 0.95): the simulated users succeed about 58 % of the time "
     "with the retrieval order, about 82 % with the learned policy and under 20 % with the "
@@ -153,9 +156,14 @@ class Demo:
         time.sleep(1.2)
 
     def watch_rollout(
-        self, rollout_id: str, users: Iterator[str], timeout: float = 90.0
+        self, title: str, expected: str, rollout_id: str, timeout: float = ROLLOUT_TIMEOUT
     ) -> dict[str, Any]:
-        """Send users and show the rollout live until it is over; returns its final record."""
+        """Send users and show the rollout live until it is over; returns its final record.
+
+        The last record read goes into the report whatever happens, so a failed run shows how
+        far the rollout got.
+        """
+        users = rollout_users(rollout_id)
         deadline = time.monotonic() + timeout
         rollout = self.client.rollout(rollout_id, AGENT)
         live = Live(
@@ -166,19 +174,26 @@ class Demo:
             auto_refresh=self.console.is_terminal,
         )
         seen: tuple[Any, ...] = ()
-        with live:
-            while not rollout_is_over(rollout):
-                check(time.monotonic() < deadline, f"rollout {rollout_id} still running: {rollout}")
-                self.users.visit(itertools.islice(users, VISITS_PER_LOOK))
-                rollout = self.client.rollout(rollout_id, AGENT)
-                live.update(rollout_view(rollout))
-                now = (rollout["state"], rollout["step_index"], rollout["traffic_percent"])
-                if not self.console.is_terminal and now != seen:
-                    seen = now
-                    self.console.print(
-                        f"  {rollout['state']} · step {rollout['step_index']} · "
-                        f"{rollout['traffic_percent']:g}% · {self.users.visits} visits so far"
+        try:
+            with live:
+                while not rollout_is_over(rollout):
+                    check(
+                        time.monotonic() < deadline,
+                        f"rollout {rollout_id} still {rollout['state']} at step "
+                        f"{rollout['step_index']} after {timeout:g} s",
                     )
+                    self.users.visit(itertools.islice(users, VISITS_PER_LOOK))
+                    rollout = self.client.rollout(rollout_id, AGENT)
+                    live.update(rollout_view(rollout))
+                    now = (rollout["state"], rollout["step_index"], rollout["traffic_percent"])
+                    if not self.console.is_terminal and now != seen:
+                        seen = now
+                        self.console.print(
+                            f"  {rollout['state']} · step {rollout['step_index']} · "
+                            f"{rollout['traffic_percent']:g}% · {self.users.visits} visits so far"
+                        )
+        finally:
+            self.report.rollouts.append(RolloutRun(title, rollout, PIPELINE, expected))
         return rollout
 
     # ---- the story -------------------------------------------------------------------------
@@ -292,14 +307,10 @@ class Demo:
             rollout = self.client.promote(
                 candidate, AGENT, "safe", "better offline and trained on fresh logs", PIPELINE
             )
-            final = self.watch_rollout(rollout["rollout_id"], rollout_users(rollout["rollout_id"]))
-            self.report.rollouts.append(
-                RolloutRun(
-                    "a good candidate goes to production",
-                    final,
-                    PIPELINE,
-                    "healthy at every step, then production",
-                )
+            final = self.watch_rollout(
+                "a good candidate goes to production",
+                "healthy at every step, then production",
+                rollout["rollout_id"],
             )
             check(final["state"] == "promoted", f"not promoted: {final['outcome_reason']}")
             stages = [(s["stage"], s["traffic_percent"]) for s in final["steps"]][:6]
@@ -334,14 +345,10 @@ class Demo:
             rollout = self.client.promote(
                 bad["version"], AGENT, "safe", "new feature pipeline", PIPELINE
             )
-            final = self.watch_rollout(rollout["rollout_id"], rollout_users(rollout["rollout_id"]))
-            self.report.rollouts.append(
-                RolloutRun(
-                    "a regressing candidate is rolled back",
-                    final,
-                    PIPELINE,
-                    "unhealthy on success rate at its first canary step",
-                )
+            final = self.watch_rollout(
+                "a regressing candidate is rolled back",
+                "unhealthy on success rate at its first canary step",
+                rollout["rollout_id"],
             )
             check(final["state"] == "rolled_back", f"state {final['state']}")
             last = final["steps"][-1]

@@ -4,7 +4,7 @@
 on a 2-core machine while the rollout controller re-reads the interaction logs every tick, and
 in one process all of that queues for one interpreter lock. With moto's server in a child
 process the emulated AWS gets the second core; the API, the handlers, the controller and the
-training worker are the same code `make up` runs (docs/decisions/070-demo-stack-and-story.md).
+training worker are the same code `make up` runs (docs/decisions/091).
 """
 
 from __future__ import annotations
