@@ -294,8 +294,7 @@ def write_report(report: DemoReport, directory: Path) -> Path:
             + _img(latency, "p95 latency per step")
             + "<p>At 100 % and in the post-promotion watch no request is served by production, "
             "so their 'baseline' is the production numbers of the last healthy step before "
-            "(docs/decisions/033).</p>"
-            + _steps_table(r)
+            "(docs/decisions/033).</p>" + _steps_table(r)
         )
     if report.compare:
         c = report.compare
