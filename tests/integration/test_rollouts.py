@@ -41,7 +41,7 @@ def demo(embedded_aws: None, monkeypatch: pytest.MonkeyPatch) -> Api:
 
 
 def _wait_until(
-    api: Api, rollout_id: str, states: set[str], traffic: Any, timeout: float = 90
+    api: Api, rollout_id: str, states: set[str], traffic: Any, timeout: float = 240
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     users = balanced_users(rollout_id)
