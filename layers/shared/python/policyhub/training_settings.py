@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from policyhub.services.training import DEFAULT_MIN_NEW_INTERACTIONS, DEFAULT_WINDOW_HOURS
+from policyhub.domain.training import DEFAULT_MIN_NEW_INTERACTIONS, DEFAULT_WINDOW_HOURS
 
 RunnerKind = Literal["ecs", "local"]
 

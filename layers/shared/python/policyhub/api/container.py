@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
 from policyhub import signing
 from policyhub.adapters.clock import SystemClock
@@ -12,29 +13,29 @@ from policyhub.adapters.dynamo_jobs import DynamoJobStore
 from policyhub.adapters.dynamo_store import DynamoStore
 from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
 from policyhub.adapters.emf_metrics import EmfRolloutMetrics, EmfServingMetrics
-from policyhub.adapters.held_out_logs import S3SelectedInteractionLog
 from policyhub.adapters.idempotency import PowertoolsOnce
 from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink, S3InteractionLog
 from policyhub.adapters.local_jobs import ThreadJobRunner
-from policyhub.adapters.log_partitions import S3AgentDirectory
 from policyhub.adapters.s3_artifacts import S3ArtifactStore
 from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
 from policyhub.domain.training import TrainingJob
 from policyhub.domain.versions import FeatureSchema
 from policyhub.ml.scoring import SessionCache
 from policyhub.ml.validation import validate_policy_artifact
-from policyhub.services.comparison import CompareService
 from policyhub.services.constraints import ConstraintService
-from policyhub.services.experiments import ExperimentService
 from policyhub.services.health_reader import LogHealthReader
 from policyhub.services.keys import KeyService
 from policyhub.services.ranking import RankService
 from policyhub.services.registry import Registry
 from policyhub.services.rollouts import RolloutService
 from policyhub.services.serving_view_cache import ServingViewCache
-from policyhub.services.training import TrainingConfig, TrainingService
 from policyhub.settings import settings
 from policyhub.training_settings import LearningSettings
+
+if TYPE_CHECKING:  # heavy (scikit-learn, scipy): imported only by the functions that use them
+    from policyhub.services.comparison import CompareService
+    from policyhub.services.experiments import ExperimentService
+    from policyhub.services.training import TrainingService
 
 
 @cache
@@ -111,6 +112,8 @@ def rollouts() -> RolloutService:
 
 @cache
 def experiments() -> ExperimentService:
+    from policyhub.services.experiments import ExperimentService
+
     return ExperimentService(
         store(), registry(), S3InteractionLog(settings().interaction_bucket), SystemClock()
     )
@@ -168,6 +171,9 @@ def run_training_job(tenant_id: str, agent_type: str, job_id: str) -> TrainingJo
 
 @cache
 def training() -> TrainingService:
+    from policyhub.adapters.log_partitions import S3AgentDirectory
+    from policyhub.services.training import TrainingConfig, TrainingService
+
     s, ls = settings(), learning_settings()
     return TrainingService(
         job_store(),
@@ -185,6 +191,9 @@ def training() -> TrainingService:
 
 @cache
 def comparisons() -> CompareService:
+    from policyhub.adapters.held_out_logs import S3SelectedInteractionLog
+    from policyhub.services.comparison import CompareService
+
     s = settings()
     return CompareService(
         registry(),

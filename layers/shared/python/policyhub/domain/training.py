@@ -13,6 +13,10 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+DEFAULT_MIN_NEW_INTERACTIONS = 1000
+"""Feedback-joined decisions since the last training that justify a new one."""
+DEFAULT_WINDOW_HOURS = 168
+
 
 class JobStatus(StrEnum):
     QUEUED = "queued"

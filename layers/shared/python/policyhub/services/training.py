@@ -20,6 +20,8 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent
 from policyhub.domain.errors import PolicyHubError, conflict
 from policyhub.domain.training import (
+    DEFAULT_MIN_NEW_INTERACTIONS,
+    DEFAULT_WINDOW_HOURS,
     ActiveJob,
     JobStatus,
     JobTrigger,
@@ -33,8 +35,6 @@ from policyhub.services.logged_data import LogWindow
 from policyhub.services.registry import Lineage, Registry
 
 logger = logging.getLogger("policyhub.training")
-DEFAULT_MIN_NEW_INTERACTIONS = 1000
-DEFAULT_WINDOW_HOURS = 168
 
 
 class JobStore(Protocol):
