@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from policyhub.domain.audit import AuditEvent
-from policyhub.domain.constraints import Constraints
-from policyhub.domain.deployment import Deployment
-from policyhub.domain.experiment import Experiment
-from policyhub.domain.health import Health
-from policyhub.domain.keys import ApiKey
-from policyhub.domain.rollout import Rollout
-from policyhub.domain.routing import ServingView
-from policyhub.domain.transition import Transition
-from policyhub.domain.versions import PolicyStatus, PolicyVersion
+if TYPE_CHECKING:  # annotations only: the rank path should not import every domain module
+    from policyhub.domain.audit import AuditEvent
+    from policyhub.domain.constraints import Constraints
+    from policyhub.domain.deployment import Deployment
+    from policyhub.domain.experiment import Experiment
+    from policyhub.domain.health import Health
+    from policyhub.domain.keys import ApiKey
+    from policyhub.domain.rollout import Rollout
+    from policyhub.domain.routing import ServingView
+    from policyhub.domain.transition import Transition
+    from policyhub.domain.versions import PolicyStatus, PolicyVersion
 
 PageKey = dict[str, str]
 """Where a listing stopped; opaque to services, signed into a cursor by the API."""

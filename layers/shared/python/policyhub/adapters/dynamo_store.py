@@ -34,9 +34,7 @@ from policyhub.domain.audit import AuditEvent
 from policyhub.domain.constraints import Constraints
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
-from policyhub.domain.experiment import Experiment
 from policyhub.domain.keys import ApiKey
-from policyhub.domain.rollout import Rollout
 from policyhub.domain.routing import ServingView
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
@@ -47,6 +45,9 @@ if TYPE_CHECKING:
         AttributeValueTypeDef,
         TransactWriteItemTypeDef,
     )
+
+    from policyhub.domain.experiment import Experiment
+    from policyhub.domain.rollout import Rollout
 
 M = TypeVar("M", bound=BaseModel)
 Item = dict[str, "AttributeValueTypeDef"]
@@ -332,16 +333,22 @@ class DynamoStore:
         self, tenant_id: str, agent_type: str, experiment_id: str
     ) -> Experiment | None:
         item = self._get(agent_pk(tenant_id, agent_type), experiment_sk(experiment_id))
+        from policyhub.domain.experiment import Experiment
+
         return None if item is None else _load(Experiment, item)
 
     # ---- rollouts ------------------------------------------------------------------------
     def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None:
         item = self._get(agent_pk(tenant_id, agent_type), rollout_sk(rollout_id))
+        from policyhub.domain.rollout import Rollout
+
         return None if item is None else Rollout.from_dict(json.loads(item["doc"]["S"]))
 
     def list_rollouts(
         self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
     ) -> Page[Rollout]:
+        from policyhub.domain.rollout import Rollout
+
         return self._page(
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
             values={":pk": _s(agent_pk(tenant_id, agent_type)), ":prefix": _s(ROLLOUT_PREFIX)},

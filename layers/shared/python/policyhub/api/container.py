@@ -8,33 +8,31 @@ from typing import TYPE_CHECKING
 
 from policyhub import signing
 from policyhub.adapters.clock import SystemClock
-from policyhub.adapters.cloudwatch_alarms import CloudWatchRolloutAlarms
-from policyhub.adapters.dynamo_jobs import DynamoJobStore
 from policyhub.adapters.dynamo_store import DynamoStore
-from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
 from policyhub.adapters.emf_metrics import EmfRolloutMetrics, EmfServingMetrics
 from policyhub.adapters.idempotency import PowertoolsOnce
 from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink, S3InteractionLog
-from policyhub.adapters.local_jobs import ThreadJobRunner
 from policyhub.adapters.s3_artifacts import S3ArtifactStore
-from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
-from policyhub.domain.training import TrainingJob
 from policyhub.domain.versions import FeatureSchema
 from policyhub.ml.scoring import SessionCache
 from policyhub.ml.validation import validate_policy_artifact
 from policyhub.services.constraints import ConstraintService
-from policyhub.services.health_reader import LogHealthReader
 from policyhub.services.keys import KeyService
 from policyhub.services.ranking import RankService
 from policyhub.services.registry import Registry
-from policyhub.services.rollouts import RolloutService
 from policyhub.services.serving_view_cache import ServingViewCache
 from policyhub.settings import settings
 from policyhub.training_settings import LearningSettings
 
-if TYPE_CHECKING:  # heavy (scikit-learn, scipy): imported only by the functions that use them
+if TYPE_CHECKING:  # imported by the functions that use them: each Lambda loads what it needs
+    from policyhub.adapters.dynamo_jobs import DynamoJobStore
+    from policyhub.adapters.ecs_jobs import EcsJobRunner
+    from policyhub.adapters.local_jobs import ThreadJobRunner
+    from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
+    from policyhub.domain.training import TrainingJob
     from policyhub.services.comparison import CompareService
     from policyhub.services.experiments import ExperimentService
+    from policyhub.services.rollouts import RolloutService
     from policyhub.services.training import TrainingService
 
 
@@ -90,6 +88,8 @@ def rank_service() -> RankService:
 
 @cache
 def workflows() -> StepFunctionsStarter | LocalRolloutRunner:
+    from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
+
     s = settings()
     if s.rollout_state_machine:
         return StepFunctionsStarter(s.rollout_state_machine)
@@ -98,6 +98,10 @@ def workflows() -> StepFunctionsStarter | LocalRolloutRunner:
 
 @cache
 def rollouts() -> RolloutService:
+    from policyhub.adapters.cloudwatch_alarms import CloudWatchRolloutAlarms
+    from policyhub.services.health_reader import LogHealthReader
+    from policyhub.services.rollouts import RolloutService
+
     s = settings()
     return RolloutService(
         store(),
@@ -123,8 +127,9 @@ def reset() -> None:
     """Forget wired services (tests and the local stack change settings)."""
     if workflows.cache_info().currsize:
         runner = workflows()
-        if isinstance(runner, LocalRolloutRunner):
-            runner.stop()
+        stop = getattr(runner, "stop", None)
+        if stop is not None:
+            stop()
     if log_sink.cache_info().currsize:
         sink = log_sink()
         if isinstance(sink, BatchingS3Sink):
@@ -154,11 +159,16 @@ def learning_settings() -> LearningSettings:
 
 @cache
 def job_store() -> DynamoJobStore:
+    from policyhub.adapters.dynamo_jobs import DynamoJobStore
+
     return DynamoJobStore(settings().table_name)
 
 
 @cache
 def job_runner() -> EcsJobRunner | ThreadJobRunner:
+    from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
+    from policyhub.adapters.local_jobs import ThreadJobRunner
+
     if learning_settings().job_runner == "ecs":
         return EcsJobRunner(EcsTaskConfig.from_env())
     return ThreadJobRunner(run_training_job)
@@ -206,8 +216,8 @@ def comparisons() -> CompareService:
 
 def _reset_learning() -> None:
     if job_runner.cache_info().currsize:
-        runner = job_runner()
-        if isinstance(runner, ThreadJobRunner):
-            runner.stop()
+        stop = getattr(job_runner(), "stop", None)
+        if stop is not None:
+            stop()
     for f in (learning_settings, job_store, job_runner, training, comparisons):
         f.cache_clear()

@@ -8,11 +8,14 @@ That is how the loser of a race gets a 409 instead of a half-applied change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from policyhub.domain.audit import AuditEvent
 from policyhub.domain.deployment import Deployment
-from policyhub.domain.experiment import Experiment
-from policyhub.domain.rollout import Rollout
+
+if TYPE_CHECKING:
+    from policyhub.domain.experiment import Experiment
+    from policyhub.domain.rollout import Rollout
 from policyhub.domain.versions import PolicyStatus, PolicyVersion
 
 
