@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 OUT=build/layers/deps
 PY=${PYTHON:-.venv/bin/python}
 LIMIT_BYTES=$((250 * 1024 * 1024))   # Lambda: function + layers, unzipped
-REQUIREMENTS=(onnxruntime numpy pydantic aws-lambda-powertools scipy orjson)
+REQUIREMENTS=(onnxruntime numpy pydantic aws-lambda-powertools scipy orjson scikit-learn)
 PIP_FLAGS=(--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64
            --implementation cp --python-version 3.12 --only-binary=:all:)
 
@@ -16,7 +16,7 @@ PIP_FLAGS=(--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64
 # version bounds in pyproject.toml (a bumped lower bound rebuilds the layer).
 stamp_text() {
   printf '%s\n' "${REQUIREMENTS[@]}" "${PIP_FLAGS[@]}"
-  grep -E '^\s*"(onnxruntime|numpy|pydantic|aws-lambda-powertools|scipy|orjson)[<>=~!]' pyproject.toml || true
+  grep -E '^\s*"(onnxruntime|numpy|pydantic|aws-lambda-powertools|scipy|orjson|scikit-learn)[<>=~!]' pyproject.toml || true
 }
 
 if [[ -f "$OUT/.stamp" && -d "$OUT/python" ]] && diff -q <(stamp_text) "$OUT/.stamp" >/dev/null; then
@@ -30,6 +30,10 @@ else
   find "$OUT/python" -depth -type d \( -name __pycache__ -o -name tests -o -name test \) \
     -exec rm -rf {} +
   rm -rf "$OUT/python/bin"
+  # Python-only tooling no Lambda imports (room under the 250 MB limit with scikit-learn and
+  # scipy, which compare, training and experiment statistics need).
+  rm -rf "$OUT/python"/onnxruntime/{transformers,tools,quantization} "$OUT/python"/numpy/f2py \
+    "$OUT/python"/sklearn/datasets/{data,descr,images}
   # boto3/botocore are in the Lambda runtime already; pip may pull them in via powertools.
   rm -rf "$OUT/python"/boto3 "$OUT/python"/botocore "$OUT/python"/s3transfer
   stamp_text > "$OUT/.stamp"
