@@ -27,7 +27,7 @@ lint: install
 	$(VENV)/bin/mypy layers/shared/python functions infra tests bench
 
 test: install lint
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 test-fast: install
 	$(PY) -m pytest -x -q -m "not e2e"
