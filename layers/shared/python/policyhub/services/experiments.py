@@ -11,6 +11,7 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import AuditAction, AuditEvent
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.experiment import Experiment, ExperimentSpec, ExperimentState
+from policyhub.domain.promotion_rules import require_no_traffic_change
 from policyhub.domain.routing import ExperimentArm, ExperimentRoute, ServedPolicy
 from policyhub.domain.transition import ExperimentWrite, Transition
 from policyhub.domain.versions import PolicyStatus
@@ -37,16 +38,7 @@ class ExperimentService:
     def start(self, principal: Principal, agent_type: str, spec: ExperimentSpec) -> Experiment:
         tenant_id = principal.tenant_id
         current = self._registry.deployment(tenant_id, agent_type)
-        if current.active_rollout_id:
-            raise PolicyHubError(
-                "rollout_active",
-                f"rollout {current.active_rollout_id} is active; experiments wait until it ends",
-            )
-        if current.active_experiment_id:
-            raise PolicyHubError(
-                "experiment_active",
-                f"experiment {current.active_experiment_id} is running; stop it first",
-            )
+        require_no_traffic_change(current)
         if current.production is None:
             raise PolicyHubError(
                 "not_promotable", "an experiment needs a production version to fall back on"
