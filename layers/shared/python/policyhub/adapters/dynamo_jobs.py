@@ -16,11 +16,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from policyhub.adapters import aws
 from policyhub.adapters.dynamo_keys import agent_pk
-from policyhub.adapters.dynamo_store import DynamoStore, concurrent_change
+from policyhub.adapters.dynamo_store import DynamoStore, transact
 from policyhub.domain.audit import AuditEvent
 from policyhub.domain.training import ActiveJob, JobStatus, TrainingJob
 from policyhub.ports import Page, PageKey
@@ -34,11 +32,6 @@ CURSOR_SK = "TRAINING#CURSOR"
 JOB_INDEX_SK = "JOB"
 _QUEUED = {":queued": {"S": JobStatus.QUEUED.value}}
 _ACTIVE = {**_QUEUED, ":running": {"S": JobStatus.RUNNING.value}}
-_CONFLICTS = {
-    "TransactionCanceledException",
-    "ConditionalCheckFailedException",
-    "TransactionConflictException",
-}
 
 
 def job_sk(job_id: str) -> str:
@@ -159,12 +152,7 @@ class DynamoJobStore:
         }
 
     def _commit(self, ops: list[TransactWriteItemTypeDef], what: str) -> None:
-        try:
-            aws.dynamodb().transact_write_items(TransactItems=ops)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _CONFLICTS:
-                raise concurrent_change(what) from exc
-            raise
+        transact(ops, what)
 
     def create(
         self,

@@ -7,7 +7,7 @@ conditions, filters and indexes need (`status`, `revision`, `agent_type`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -68,6 +68,16 @@ def _doc(model: BaseModel) -> AttributeValueTypeDef:
 
 def _load(model: type[M], item: dict[str, Any]) -> M:
     return model.model_validate_json(item["doc"]["S"])
+
+
+def transact(ops: Sequence[TransactWriteItemTypeDef], what: str) -> None:
+    """All-or-nothing write; a failed condition or a conflicting transaction is a 409."""
+    try:
+        aws.dynamodb().transact_write_items(TransactItems=ops)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _CONFLICT_CODES:
+            raise concurrent_change(what) from exc
+        raise
 
 
 def concurrent_change(what: str) -> PolicyHubError:
@@ -221,17 +231,13 @@ class DynamoStore:
             },
             expected_revision or None,
         )
-        try:
-            aws.dynamodb().transact_write_items(
-                TransactItems=[
-                    {"Put": put},
-                    {"Put": {"TableName": self._table, "Item": self._audit_item(tenant_id, audit)}},
-                ]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _CONFLICT_CODES:
-                raise concurrent_change(f"constraints of {agent_type!r}") from exc
-            raise
+        transact(
+            [
+                {"Put": put},
+                {"Put": {"TableName": self._table, "Item": self._audit_item(tenant_id, audit)}},
+            ],
+            f"constraints of {agent_type!r}",
+        )
 
     # ---- the one write path for registry state ---------------------------------------
     def commit(self, transition: Transition) -> None:
@@ -312,12 +318,7 @@ class DynamoStore:
                     }
                 }
             )
-        try:
-            aws.dynamodb().transact_write_items(TransactItems=ops)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _CONFLICT_CODES:
-                raise concurrent_change(f"agent {t.agent_type!r}") from exc
-            raise
+        transact(ops, f"agent {t.agent_type!r}")
 
     def _guarded_put(self, item: Item, expected_revision: int | None) -> Any:
         """A Put that only succeeds over `expected_revision` (or where nothing exists)."""
