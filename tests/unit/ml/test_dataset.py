@@ -187,3 +187,14 @@ def test_split_holdout_partitions_the_decisions() -> None:
     assert set(train.decision_ids) | set(held.decision_ids) == set(data.decision_ids)
     assert not set(train.decision_ids) & set(held.decision_ids)
     assert 30 < held.n_decisions < 90
+
+
+def test_concat_keeps_both_datasets_decisions_with_their_own_rows() -> None:
+    decisions = [decision(f"d{i}", n_candidates=i + 1, context=[i, i]) for i in range(4)]
+    fb = [feedback(f"d{i}", reward=i / 4) for i in range(4)]
+    data, _ = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    both = LoggedDataset.concat(data.subset([2, 0]), data.subset([3, 1]))
+    assert both.decision_ids == ("d2", "d0", "d3", "d1")
+    assert both.offsets.tolist() == [0, 3, 4, 8, 10]
+    assert both.features[both.row_decision == 2, 0].tolist() == [3.0] * 4
+    assert both.reward.tolist() == [0.5, 0.0, 0.75, 0.25]

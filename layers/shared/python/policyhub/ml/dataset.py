@@ -102,6 +102,22 @@ class LoggedDataset:
             item_dim=self.item_dim,
         )
 
+    @staticmethod
+    def concat(first: LoggedDataset, second: LoggedDataset) -> LoggedDataset:
+        """The decisions of both, first's then second's (same feature schema)."""
+        if (first.context_dim, first.item_dim) != (second.context_dim, second.item_dim):
+            raise DatasetError("datasets with different feature schemas cannot be joined")
+        return LoggedDataset(
+            decision_ids=first.decision_ids + second.decision_ids,
+            features=np.concatenate([first.features, second.features]),
+            offsets=np.concatenate([first.offsets, second.offsets[1:] + first.offsets[-1]]),
+            chosen=np.concatenate([first.chosen, second.chosen]),
+            propensity=np.concatenate([first.propensity, second.propensity]),
+            reward=np.concatenate([first.reward, second.reward]),
+            context_dim=first.context_dim,
+            item_dim=first.item_dim,
+        )
+
 
 @dataclass
 class JoinReport:

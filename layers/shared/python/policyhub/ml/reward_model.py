@@ -109,12 +109,18 @@ def predict_reward(model: Any, features: Float32Array) -> FloatArray:
 
 
 def cross_fitted_predictions(
-    data: LoggedDataset, n_folds: int = 2, config: RewardModelConfig | None = None
+    data: LoggedDataset,
+    n_folds: int = 2,
+    config: RewardModelConfig | None = None,
+    extra: LoggedDataset | None = None,
 ) -> FloatArray:
     """q̂ for every candidate row, each decision predicted by a model fit on the other folds.
 
     For doubly robust evaluation on data whose rewards must not be used to fit the model that
-    scores them (as obp's ``RegressionModel.fit_predict`` with ``n_folds``).
+    scores them (as obp's ``RegressionModel.fit_predict`` with ``n_folds``). ``extra`` holds
+    other decisions (never evaluated here) that every fold's model is also fit on: with a few
+    hundred held-out decisions, half of them fit a poor q̂ and the estimate's spread nearly
+    doubles (decision 092).
     """
     if n_folds < 2:
         raise ValueError("cross-fitting needs at least two folds")
@@ -129,9 +135,12 @@ def cross_fitted_predictions(
         outside = np.flatnonzero(fold != k)
         if inside.size == 0:
             continue
-        if outside.size == 0:
+        if outside.size == 0 and (extra is None or extra.n_decisions == 0):
             raise ValueError("too few decisions to cross-fit")
-        model = fit_reward_model(data.subset(outside), config)
+        fit_on = data.subset(outside)
+        if extra is not None and extra.n_decisions:
+            fit_on = LoggedDataset.concat(fit_on, extra)
+        model = fit_reward_model(fit_on, config)
         rows = np.flatnonzero(row_fold == k)
         predictions[rows] = predict_reward(model, data.features[rows])
     return predictions

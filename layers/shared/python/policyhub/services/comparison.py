@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from policyhub.domain.errors import invalid
-from policyhub.domain.versions import PolicyVersion
+from policyhub.domain.versions import FeatureSchema, PolicyVersion
 from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, CompareResult, compare
 from policyhub.ml.dataset import LoggedDataset, holdout_mask
 from policyhub.ml.estimators import FloatArray
@@ -58,6 +58,9 @@ class CompareSettings:
     temperature: float = DEFAULT_TEMPERATURE
     holdout_fraction: float = HOLDOUT_FRACTION
     n_bootstrap: int = 1000
+    reward_model_extra_below: int = 2000
+    """With fewer held-out decisions than this, the doubly robust reward model is also fit on
+    the window's training part (read in a second pass; decision 092)."""
 
 
 @dataclass
@@ -191,8 +194,17 @@ class CompareService:
         candidate_probs = self._probabilities(held_out, score_candidate(held_out.features))
         t3 = time.perf_counter()
         reasons: list[str] = []
+        extra = None
+        if held_out.n_decisions < self.settings.reward_model_extra_below:
+            extra = self._training_part(tenant_id, agent_type, schema, now, window_hours)
+            if extra.n_decisions:
+                reasons.append(
+                    f"doubly robust's reward model is fit on {extra.n_decisions} decisions of "
+                    "the training part besides the other held-out fold"
+                )
+        t3b = time.perf_counter()
         try:
-            q: FloatArray | None = cross_fitted_predictions(held_out)
+            q: FloatArray | None = cross_fitted_predictions(held_out, extra=extra)
         except ValueError as exc:
             q = None
             reasons.append(f"doubly robust is not possible here ({exc}); SNIPS is used")
@@ -210,7 +222,7 @@ class CompareService:
         )  # fmt: skip
         snips = compare(held_out, baseline_probs, candidate_probs, method="snips", **common)
         t4 = time.perf_counter()
-        timings.update(score=t3 - t2, estimate=t4 - t3)
+        timings.update(score=t3 - t2, read_training_logs=t3b - t3, estimate=t4 - t3b)
         base.result = result
         base.reasons = [*result.reasons, *reasons, _cross_check(result, snips)]
         if shadow_or_none is not None and shadow_or_none.top1_agreement is not None:
@@ -224,6 +236,23 @@ class CompareService:
             "lift": asdict(snips.lift),
         }
         return base
+
+    def _training_part(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        schema: FeatureSchema,
+        now: datetime,
+        window_hours: int,
+    ) -> LoggedDataset:
+        """The window's decisions with feedback that are not held out (what trainers fit on)."""
+        fraction = self.settings.holdout_fraction
+        records = self._logs.read(
+            tenant_id, agent_type, now - timedelta(hours=window_hours), now,
+            keep=lambda decision_id: not holdout_mask([decision_id], fraction)[0],
+        )  # fmt: skip
+        data, _ = LogWindow.of(records).dataset(schema)
+        return data
 
     def _probabilities(self, data: LoggedDataset, scores: FloatArray) -> FloatArray:
         return action_probabilities_flat(
