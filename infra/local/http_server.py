@@ -14,6 +14,9 @@ from policyhub.api.errors import envelope
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "policyhub-local"
+    # Headers and body leave in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK of the headers: 40 ms added to every keep-alive response (decision 093).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         if getattr(self.server, "verbose", False):

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from policyhub.domain.routing import bucket
-from policyhub.ml.onnx_models import mlp_policy, random_mlp_policy
+from policyhub.ml.onnx_models import random_mlp_policy, repeated_layer_policy
 from tests.e2e.conftest import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -226,17 +226,11 @@ def test_a_candidate_users_dislike_is_rolled_back_at_the_first_canary_step(agent
     assert agent.call("GET", "/policies/status").json()["production"]["version"] == "v1.0.0"
 
 
-def test_a_candidate_half_again_as_slow_is_rolled_back(agent: Agent) -> None:
-    import numpy as np
-
-    rng = np.random.default_rng(5)
-    hidden = 6000  # about 0.1 M multiply-adds per candidate more than production
-    slow = mlp_policy(
-        rng.normal(size=(D, hidden)).astype(np.float32) * 0.01,
-        np.zeros(hidden, dtype=np.float32),
-        rng.normal(size=hidden).astype(np.float32) * 0.01,
-    )
-    cand = agent.register(slow)
+def test_a_candidate_several_times_as_slow_is_rolled_back_on_latency(agent: Agent) -> None:
+    # ~14 ms more scoring per request of 10 candidates (512 layers of 256x256) against a
+    # production rank of ~1.5 ms: p95 about x3, so the latency check itself concludes within
+    # a hundred requests even with the wide tail of a shared 2-core machine.
+    cand = agent.register(repeated_layer_policy(D, 256, 512, seed=5))
     rollout_id = agent.promote(
         cand,
         strategy="canary",
@@ -244,7 +238,10 @@ def test_a_candidate_half_again_as_slow_is_rolled_back(agent: Agent) -> None:
     ).json()["rollout_id"]
     final = drive(agent, rollout_id, lambda d: True)
     assert final["state"] == "rolled_back", final
-    assert "latency" in final["outcome_reason"]
+    step = final["steps"][-1]
+    assert step["traffic_percent"] == 5 and step["verdict"] == "unhealthy", step
+    reason = final["outcome_reason"]
+    assert "confidently above the limit" in reason and "max_step_seconds" not in reason
     assert agent.call("GET", "/policies/status").json()["production"]["version"] == "v1.0.0"
 
 

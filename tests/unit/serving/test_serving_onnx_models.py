@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -11,6 +12,7 @@ from policyhub.ml.onnx_models import (
     mlp_policy,
     random_linear_policy,
     random_mlp_policy,
+    repeated_layer_policy,
 )
 
 
@@ -60,3 +62,14 @@ def test_random_models_are_reproducible_from_their_seed() -> None:
 def test_mlp_policy_rejects_a_first_layer_that_is_not_a_matrix() -> None:
     with pytest.raises(ValueError, match="w1"):
         mlp_policy(np.ones(4, np.float32), np.ones(4, np.float32), np.ones(4, np.float32))
+
+
+def test_repeated_layer_policy_costs_compute_by_depth_but_bytes_by_width_only() -> None:
+    shallow = repeated_layer_policy(6, 32, 1, seed=2)
+    deep = repeated_layer_policy(6, 32, 40, seed=2)
+    assert len(deep) - len(shallow) < 60 * 39  # node records only: one shared square layer
+    x = np.random.default_rng(1).standard_normal((7, 6)).astype(np.float32)
+    out = run(deep, x)
+    assert out.shape == (7, 1) and np.isfinite(out).all()
+    gemms = [n for n in onnx.load_from_string(deep).graph.node if n.op_type == "Gemm"]
+    assert len(gemms) == 40 + 2

@@ -79,6 +79,31 @@ def random_mlp_policy(
     return mlp_policy(w1, b1, w2, 0.0, flat_output=flat_output, name=name)
 
 
+def repeated_layer_policy(input_dim: int, width: int, depth: int, *, seed: int = 0) -> bytes:
+    """A D→W MLP followed by the same WxW ReLU layer `depth` times, then W→1.
+
+    Its compute grows with `depth` while the artifact holds one square layer: a policy that
+    is slow to score on purpose (latency tests) without nearing the artifact size cap.
+    """
+    if input_dim < 1 or width < 1 or depth < 0:
+        raise ValueError("input_dim and width must be >= 1 and depth >= 0")
+    rng = np.random.default_rng(seed)
+    w1 = (rng.standard_normal((input_dim, width)) * np.sqrt(2.0 / input_dim)).astype(np.float32)
+    square = (rng.standard_normal((width, width)) * np.sqrt(2.0 / width)).astype(np.float32)
+    w2 = (rng.standard_normal((width, 1)) * np.sqrt(1.0 / width)).astype(np.float32)
+    zeros = np.zeros(width, dtype=np.float32)
+    nodes = [
+        helper.make_node("Gemm", [INPUT_NAME, "w1", "b"], ["h0_pre"]),
+        helper.make_node("Relu", ["h0_pre"], ["h0"]),
+    ]
+    for i in range(depth):
+        nodes.append(helper.make_node("Gemm", [f"h{i}", "square", "b"], [f"h{i + 1}_pre"]))
+        nodes.append(helper.make_node("Relu", [f"h{i + 1}_pre"], [f"h{i + 1}"]))
+    nodes.append(helper.make_node("Gemm", [f"h{depth}", "w2"], [OUTPUT_NAME]))
+    inits = [("w1", w1), ("square", square), ("b", zeros), ("w2", w2)]
+    return _build(f"repeated_{input_dim}x{width}x{depth}", input_dim, nodes, inits, False)
+
+
 def random_linear_policy(input_dim: int, *, seed: int = 0, flat_output: bool = False) -> bytes:
     if input_dim < 1:
         raise ValueError("input_dim must be >= 1")
