@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from policyhub.adapters.emf_metrics import EmfRolloutMetrics
+from policyhub.adapters.emf_metrics import EmfRolloutMetrics, EmfServingMetrics
 
 
 def test_a_rollback_is_counted_by_agent_in_one_emf_document(
@@ -24,4 +24,50 @@ def test_metrics_stay_silent_when_disabled(
 ) -> None:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     EmfRolloutMetrics().rollback("memory_manager", "manual")
+    assert capsys.readouterr().out == ""
+
+
+def test_a_decision_in_a_rollout_is_one_emf_document_under_both_dimension_sets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    EmfServingMetrics().decision("memory_manager", "canary", "ro_1", None, 3.5, True, 2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    doc = json.loads(lines[0])
+    meta = doc["_aws"]["CloudWatchMetrics"][0]
+    assert meta["Dimensions"] == [["agent_type", "variant"], ["rollout_id", "variant"]]
+    assert {m["Name"] for m in meta["Metrics"]} == {
+        "Requests", "Latency", "Errors", "ConstraintViolations",
+    }  # fmt: skip
+    assert (doc["agent_type"], doc["variant"], doc["rollout_id"]) == (
+        "memory_manager", "canary", "ro_1",
+    )  # fmt: skip
+    assert doc["Latency"] == [3.5] and doc["Errors"] == [1.0]
+    assert doc["ConstraintViolations"] == [2.0]
+
+
+def test_outside_rollouts_decisions_and_feedback_count_by_agent_and_variant_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics = EmfServingMetrics()
+    metrics.decision("memory_manager", "production", None, None, 1.0, False, 0)
+    metrics.feedback("memory_manager", "production", None, success=False)
+    metrics.feedback("memory_manager", "production", None, success=None)  # nothing to count
+    docs = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert len(docs) == 2
+    for doc in docs:
+        assert doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["agent_type", "variant"]]
+        assert "rollout_id" not in doc
+    assert docs[1]["Failures"] == [1.0]
+
+
+def test_serving_metrics_stay_silent_when_disabled(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    metrics = EmfServingMetrics()
+    metrics.decision("memory_manager", "canary", "ro_1", None, 3.5, False, 0)
+    metrics.feedback("memory_manager", "canary", "ro_1", success=True)
     assert capsys.readouterr().out == ""

@@ -12,6 +12,7 @@ from policyhub.ml.exploration import (
     explore,
     ranking_order,
     seed_for,
+    uniform_for,
 )
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -86,13 +87,23 @@ def test_seed_is_the_first_eight_bytes_of_the_sha256_of_the_decision_id() -> Non
     assert seed_for("dec-1") == expected
 
 
-def test_choose_top_is_the_draw_numpy_choice_makes_with_the_decision_seed() -> None:
+def test_the_uniform_is_the_top_53_bits_of_the_decision_ids_sha256() -> None:
+    digest = sha256(b"dec-1").digest()
+    assert uniform_for("dec-1") == (int.from_bytes(digest[:8], "big") >> 11) / 2**53
+    draws = np.array([uniform_for(f"d-{i}") for i in range(20_000)])
+    assert draws.min() >= 0.0 and draws.max() < 1.0
+    assert abs(draws.mean() - 0.5) < 0.01 and abs(draws.var() - 1 / 12) < 0.003
+
+
+def test_choose_top_inverts_the_cumulative_distribution_at_the_decisions_uniform() -> None:
     rng = np.random.default_rng(0)
     for i in range(200):
         p = action_probabilities(rng.normal(size=int(rng.integers(1, 20))))
         decision_id = f"decision-{i}"
-        reference = np.random.default_rng(seed_for(decision_id)).choice(p.size, p=p)
-        assert choose_top(p, decision_id) == reference
+        cdf = np.cumsum(p) / p.sum()
+        drawn = int(np.searchsorted(cdf, uniform_for(decision_id), side="right"))
+        expected = min(drawn, p.size - 1)
+        assert choose_top(p, decision_id) == expected
 
 
 def test_choose_top_is_deterministic_per_decision_and_follows_probs() -> None:
@@ -110,14 +121,14 @@ def test_choose_top_never_picks_a_zero_probability_item() -> None:
 
 def test_ranking_puts_the_drawn_item_first_then_descending_scores() -> None:
     scores = [0.1, 0.9, 0.5, 0.5, 0.3]
-    assert ranking_order(scores, 4).tolist() == [4, 1, 2, 3, 0]
-    assert ranking_order(scores, 1).tolist() == [1, 2, 3, 4, 0]
+    assert ranking_order(scores, 4) == [4, 1, 2, 3, 0]
+    assert ranking_order(scores, 1) == [1, 2, 3, 4, 0]
 
 
 def test_explore_logs_the_probability_of_the_served_top_item() -> None:
     scores = np.array([0.2, 0.8, 0.4])
     order, propensity = explore(scores, "abc")
     probs = action_probabilities(scores)
-    assert sorted(order.tolist()) == [0, 1, 2]
+    assert sorted(order) == [0, 1, 2]
     assert propensity == pytest.approx(probs[order[0]])
     assert order[0] == choose_top(probs, "abc")

@@ -2,7 +2,8 @@
 
 Dimension sets: [agent_type, variant] and, during a rollout or experiment, [rollout_id,
 variant]. Names: Requests, Errors, Latency (ms), ConstraintViolations, Successes, Failures.
-One EMF document per dimension set per call; POWERTOOLS_METRICS_DISABLED silences them.
+One EMF document per call carries both dimension sets (they share `variant`'s value), so the
+rank path writes one log line, not two; POWERTOOLS_METRICS_DISABLED silences them.
 """
 
 from __future__ import annotations
@@ -13,20 +14,29 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 NAMESPACE = "PolicyHub"
 
 
-def _flush(dims: dict[str, str], values: list[tuple[str, MetricUnit, float]]) -> None:
+def _flush(
+    dims: dict[str, str],
+    values: list[tuple[str, MetricUnit, float]],
+    extra_dims: dict[str, str] | None = None,
+) -> None:
     m = EphemeralMetrics(namespace=NAMESPACE, service="")  # no extra `service` dimension
     for k, v in dims.items():
         m.add_dimension(k, v)
+    if extra_dims:
+        m.add_dimensions(**extra_dims)
     for name, unit, value in values:
         m.add_metric(name=name, unit=unit, value=value)
     m.flush_metrics()
 
 
-def _dimension_sets(agent_type: str, variant: str, scope: str | None) -> list[dict[str, str]]:
-    sets = [{"agent_type": agent_type, "variant": variant}]
-    if scope:
-        sets.append({"rollout_id": scope, "variant": variant})
-    return sets
+def _emit(
+    agent_type: str, variant: str, scope: str | None, values: list[tuple[str, MetricUnit, float]]
+) -> None:
+    _flush(
+        {"agent_type": agent_type, "variant": variant},
+        values,
+        {"rollout_id": scope, "variant": variant} if scope else None,
+    )
 
 
 class EmfServingMetrics:
@@ -43,14 +53,15 @@ class EmfServingMetrics:
         error: bool,
         violations: int,
     ) -> None:
+        if not self._enabled:
+            return
         values = [
             ("Requests", MetricUnit.Count, 1.0),
             ("Latency", MetricUnit.Milliseconds, latency_ms),
             ("Errors", MetricUnit.Count, float(error)),
             ("ConstraintViolations", MetricUnit.Count, float(violations)),
         ]
-        for dims in _dimension_sets(agent_type, variant, rollout_id or experiment_id):
-            _flush(dims, values)
+        _emit(agent_type, variant, rollout_id or experiment_id, values)
 
     def feedback(
         self, agent_type: str, variant: str, rollout_id: str | None, success: bool | None
@@ -58,8 +69,7 @@ class EmfServingMetrics:
         if success is None or not self._enabled:
             return
         name = "Successes" if success else "Failures"
-        for dims in _dimension_sets(agent_type, variant, rollout_id):
-            _flush(dims, [(name, MetricUnit.Count, 1.0)])
+        _emit(agent_type, variant, rollout_id, [(name, MetricUnit.Count, 1.0)])
 
 
 class EmfRolloutMetrics:

@@ -98,7 +98,9 @@ def _principal(event: dict[str, Any]) -> Principal | None:
 
 def _body_size(event: dict[str, Any]) -> int:
     body = event.get("body") or ""
-    size = len(body.encode()) if isinstance(body, str) else len(body)
+    # isascii() reads a flag CPython keeps; encoding a rank body only to count it took ~15 us.
+    ascii_only = isinstance(body, str) and body.isascii()
+    size = len(body) if ascii_only or not isinstance(body, str) else len(body.encode())
     return size * 3 // 4 if event.get("isBase64Encoded") else size
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing_extensions import TypedDict
 
+from policyhub.domain.routing import Variant
 from policyhub.domain.versions import AGENT_TYPE_PATTERN, DEFAULT_AGENT_TYPE
 
 MAX_CANDIDATES = 1000
@@ -45,13 +45,12 @@ class RankRequest(BaseModel):
         return self
 
 
-class RankedItem(BaseModel):
+class RankedItem(TypedDict):
+    # A TypedDict, not a model: the rank path builds up to 1,000 of these per call and
+    # serialises them as they are (RankResponse.served).
     id: str
     score: float
     rank: int
-
-
-Variant = Literal["production", "canary", "experiment", "retrieval"]
 
 
 class RankResponse(BaseModel):
@@ -61,6 +60,27 @@ class RankResponse(BaseModel):
     variant: Variant
     use_rl_ranking: bool
     ranking: list[RankedItem]
+
+    @classmethod
+    def served(
+        cls,
+        decision_id: str,
+        agent_type: str,
+        policy_version: str | None,
+        variant: Variant,
+        use_rl_ranking: bool,
+        ranking: list[RankedItem],
+    ) -> RankResponse:
+        """The response as the rank service built it: typed by construction, so not
+        validated again (that took longer than scoring 100 candidates)."""
+        return cls.model_construct(
+            decision_id=decision_id,
+            agent_type=agent_type,
+            policy_version=policy_version,
+            variant=variant,
+            use_rl_ranking=use_rl_ranking,
+            ranking=ranking,
+        )
 
 
 class FeedbackRequest(BaseModel):

@@ -74,6 +74,8 @@ def check_dimensions(
 ) -> None:
     """Raise FeatureDimensionError listing every field whose length differs from the schema."""
     cdim, idim = schema.context_dim, schema.item_dim
+    if len(context) == cdim and all(n == idim for n in map(len, item_features)):
+        return
     mismatches: list[DimensionMismatch] = []
     parts: list[str] = []
     if len(context) != cdim:

@@ -264,7 +264,7 @@ def _decision_record(
     requests: Requests,
     i: int,
     ids: Sequence[str],
-    order: IntArray,
+    order: list[int],
     propensity: float,
     decision_id: str,
     *,
@@ -295,8 +295,8 @@ def _decision_record(
             }
             for j in range(len(ids))
         ],
-        "ranking": [ids[j] for j in order.tolist()],
-        "chosen_id": ids[int(order[0])],
+        "ranking": [ids[j] for j in order],
+        "chosen_id": ids[order[0]],
         "propensity": propensity,
         "exploration": exploration,
         "latency_ms": latency_ms,

@@ -10,7 +10,7 @@ be attributed to its variant without a lookup on the rank path
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from policyhub.domain.errors import PolicyHubError
 from policyhub.signing import b64, sign, unb64, verify
@@ -33,9 +33,8 @@ def _payload(tenant_id: str, uuid: str, meta: str) -> bytes:
 
 
 def issue(tenant_id: str, ref: DecisionRef) -> str:
-    fields = asdict(ref)
-    fields.pop("uuid")
-    meta = b64(json.dumps(list(fields.values()), separators=(",", ":")).encode())
+    fields = [ref.agent_type, ref.variant, ref.policy_version, ref.rollout_id, ref.experiment_id]
+    meta = b64(json.dumps(fields, separators=(",", ":")).encode())
     return f"{ref.uuid}.{meta}.{sign(PURPOSE, _payload(tenant_id, ref.uuid, meta), 16)}"
 
 

@@ -12,10 +12,11 @@ import numpy as np
 import numpy.typing as npt
 
 from policyhub.domain.constraints import EnforcedRanking, enforce, retrieval_order
-from policyhub.domain.routing import Assignment, ServedPolicy, assign
+from policyhub.domain.routing import Assignment, ServedPolicy, Variant, assign
 from policyhub.domain.serving import (
     FeedbackAccepted,
     FeedbackRequest,
+    RankedItem,
     RankRequest,
     RankResponse,
 )
@@ -39,13 +40,14 @@ class Exploration:
 class _Scored:
     policy: ServedPolicy | None
     scores: Scores
-    variant: str
+    variant: Variant
     error: str | None = None
     failed_version: str | None = None
 
 
 def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """`2026-01-02T03:04:05.000006Z` for a UTC time (isoformat: a fifth of strftime's cost)."""
+    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class RankService:
@@ -92,13 +94,12 @@ class RankService:
         shadow = self._shadow(tenant_id, req, assignment, retrieval)
         t2 = time.perf_counter()
         if req.use_rl_ranking:
-            order, propensity = explore(
+            proposal, propensity = explore(
                 scored.scores,
                 decision_uuid,
                 self._exploration.epsilon,
                 self._exploration.temperature,
             )
-            proposal = [int(i) for i in order]
         else:
             proposal, propensity = retrieval_order(candidates), 1.0
         enforced = enforce(proposal, candidates, view.constraints, req.top_k)
@@ -115,7 +116,7 @@ class RankService:
         )
         decision_id = issue(tenant_id, ref)
         scores = scored.scores.tolist()
-        ranking = [
+        ranking: list[RankedItem] = [
             {"id": candidates[i].id, "score": scores[i], "rank": r + 1}
             for r, i in enumerate(enforced.order)
         ]
@@ -144,16 +145,8 @@ class RankService:
         )
         t4 = time.perf_counter()
         self.timings = {"route": t1 - t0, "score": t2 - t1, "constraints": t3 - t2, "log": t4 - t3}
-        # One validation in pydantic-core: measured faster than building 1000 models.
-        return RankResponse.model_validate(
-            {
-                "decision_id": decision_id,
-                "agent_type": req.agent_type,
-                "policy_version": ref.policy_version,
-                "variant": ref.variant,
-                "use_rl_ranking": req.use_rl_ranking,
-                "ranking": ranking,
-            }
+        return RankResponse.served(
+            decision_id, req.agent_type, ref.policy_version, variant, req.use_rl_ranking, ranking
         )
 
     def _run(
