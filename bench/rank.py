@@ -99,8 +99,8 @@ def warm(iterations: int) -> dict[str, float]:
         for _ in range(200):
             assert handler(event(), ctx)["statusCode"] == 200
         req = RankRequest.model_validate_json(body)
-        matrix = assemble_features(req.context.features, [c.features for c in req.candidates],
-                                   [c.retrieval_score for c in req.candidates], schema)
+        matrix = assemble_features(req.context.features, [c["features"] for c in req.candidates],
+                                   [c["retrieval_score"] for c in req.candidates], schema)
         session = service._sessions.get(v.artifact.sha256)
         assert session is not None
         raw_session = session._session  # the bare onnxruntime session

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -9,6 +8,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from policyhub.domain.constraints import (
+    ConstrainedCandidate,
     Constraints,
     EnforcedRanking,
     Violation,
@@ -17,29 +17,31 @@ from policyhub.domain.constraints import (
 )
 
 
-@dataclass(frozen=True)
-class Cand:
-    retrieval_score: float
-    source: str | None = None
-    blocked: bool = False
-    pinned: bool = False
+def Cand(  # noqa: N802 - reads like the candidate it builds
+    retrieval_score: float, source: str | None = None, blocked: bool = False, pinned: bool = False
+) -> ConstrainedCandidate:
+    return {
+        "retrieval_score": retrieval_score, "source": source, "blocked": blocked, "pinned": pinned,
+    }  # fmt: skip
 
 
-def allowed_in_retrieval_order(cands: list[Cand], rules: Constraints) -> list[int]:
+def allowed_in_retrieval_order(cands: list[ConstrainedCandidate], rules: Constraints) -> list[int]:
     """The documented allowed set, restated independently of the implementation."""
-    order = sorted(range(len(cands)), key=lambda i: (-cands[i].retrieval_score, i))
+    order = sorted(range(len(cands)), key=lambda i: (-cands[i]["retrieval_score"], i))
     floor = rules.min_retrieval_score
     passed = [
         i for i in order
-        if not cands[i].blocked and (floor is None or cands[i].retrieval_score >= floor)
+        if not cands[i].get("blocked", False)
+        and (floor is None or cands[i]["retrieval_score"] >= floor)
     ]
     cap = rules.max_items_per_source
     if cap is None:
         return passed
     used: Counter[str] = Counter()
     kept: set[int] = set()
-    for i in [i for i in passed if cands[i].pinned] + [i for i in passed if not cands[i].pinned]:
-        src = cands[i].source
+    pinned = [i for i in passed if cands[i].get("pinned", False)]
+    for i in pinned + [i for i in passed if i not in pinned]:
+        src = cands[i].get("source")
         if src is None or used[src] < cap:
             kept.add(i)
             if src is not None:
@@ -180,7 +182,9 @@ constraints = st.builds(
 
 
 @st.composite
-def scenarios(draw: st.DrawFn) -> tuple[list[int], list[Cand], Constraints, int | None]:
+def scenarios(
+    draw: st.DrawFn,
+) -> tuple[list[int], list[ConstrainedCandidate], Constraints, int | None]:
     cands = draw(st.lists(candidate, max_size=12))
     ranking = draw(st.permutations(list(range(len(cands)))))
     rules = draw(constraints)
@@ -195,7 +199,7 @@ def requested(n: int, top_k: int | None) -> int:
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_output_is_the_allowed_candidates_without_duplicates_up_to_top_k(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, rules, top_k = s
     out = enforce(ranking, cands, rules, top_k).order
@@ -208,43 +212,43 @@ def test_output_is_the_allowed_candidates_without_duplicates_up_to_top_k(
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_blocked_and_low_scoring_candidates_are_never_returned(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, rules, top_k = s
     out = enforce(ranking, cands, rules, top_k).order
-    assert not any(cands[i].blocked for i in out)
+    assert not any(cands[i].get("blocked", False) for i in out)
     if rules.min_retrieval_score is not None:
-        assert all(cands[i].retrieval_score >= rules.min_retrieval_score for i in out)
+        assert all(cands[i]["retrieval_score"] >= rules.min_retrieval_score for i in out)
 
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_no_source_has_more_items_than_its_cap(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, rules, top_k = s
     out = enforce(ranking, cands, rules, top_k).order
     if rules.max_items_per_source is not None:
-        per_source = Counter(cands[i].source for i in out if cands[i].source is not None)
+        per_source = Counter(cands[i]["source"] for i in out if cands[i]["source"] is not None)
         assert all(n <= rules.max_items_per_source for n in per_source.values())
 
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_pinned_candidates_keep_their_retrieval_position(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, rules, top_k = s
     out = enforce(ranking, cands, rules, top_k).order
     for position, i in enumerate(allowed_in_retrieval_order(cands, rules)):
-        if cands[i].pinned and position < len(out):
+        if cands[i].get("pinned", False) and position < len(out):
             assert out[position] == i
 
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_no_candidate_rises_more_than_max_rank_lift_above_its_retrieval_rank(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, rules, top_k = s
     out = enforce(ranking, cands, rules, top_k).order
@@ -256,10 +260,10 @@ def test_no_candidate_rises_more_than_max_rank_lift_above_its_retrieval_rank(
 @settings(max_examples=100, deadline=None)
 @given(scenarios())
 def test_without_constraints_or_flags_the_policy_ranking_is_unchanged(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, _, top_k = s
-    plain = [Cand(c.retrieval_score, c.source) for c in cands]
+    plain = [Cand(c["retrieval_score"], c.get("source")) for c in cands]
     result = enforce(ranking, plain, Constraints(), top_k)
     assert result.order == tuple(ranking[: requested(len(cands), top_k)])
     assert result.total_violations == 0
@@ -268,7 +272,7 @@ def test_without_constraints_or_flags_the_policy_ranking_is_unchanged(
 @settings(max_examples=100, deadline=None)
 @given(scenarios())
 def test_retrieval_order_obeys_every_positional_rule(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     _, cands, rules, top_k = s
     result = enforce(retrieval_order(cands), cands, rules, top_k)
@@ -281,7 +285,7 @@ def test_retrieval_order_obeys_every_positional_rule(
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_the_policy_ranking_is_served_as_is_exactly_when_it_breaks_no_rule(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, rules, top_k = s
     result = enforce(ranking, cands, rules, top_k)
@@ -292,12 +296,12 @@ def test_the_policy_ranking_is_served_as_is_exactly_when_it_breaks_no_rule(
 @settings(max_examples=100, deadline=None)
 @given(scenarios())
 def test_without_rank_lift_the_unpinned_slots_get_the_policys_favourites_in_order(
-    s: tuple[list[int], list[Cand], Constraints, int | None],
+    s: tuple[list[int], list[ConstrainedCandidate], Constraints, int | None],
 ) -> None:
     ranking, cands, rules, top_k = s
     rules = rules.model_copy(update={"max_rank_lift": None})
     out = enforce(ranking, cands, rules, top_k).order
     allowed = set(allowed_in_retrieval_order(cands, rules))
-    free = [i for i in out if not cands[i].pinned]
-    policy_free = [i for i in ranking if i in allowed and not cands[i].pinned]
+    free = [i for i in out if not cands[i].get("pinned", False)]
+    policy_free = [i for i in ranking if i in allowed and not cands[i].get("pinned", False)]
     assert free == policy_free[: len(free)]

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice
-from typing import Protocol
+from typing import NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -70,17 +70,13 @@ class Constraints(BaseModel):
 NO_CONSTRAINTS = Constraints()
 
 
-class ConstrainedCandidate(Protocol):
-    """What enforcement reads of a request's candidate."""
+class ConstrainedCandidate(TypedDict):
+    """What enforcement reads of a request's candidate (serving.Candidate has these keys)."""
 
-    @property
-    def retrieval_score(self) -> float: ...
-    @property
-    def source(self) -> str | None: ...
-    @property
-    def blocked(self) -> bool: ...
-    @property
-    def pinned(self) -> bool: ...
+    retrieval_score: float
+    source: NotRequired[str | None]
+    blocked: NotRequired[bool]
+    pinned: NotRequired[bool]
 
 
 class Violation(StrEnum):
@@ -111,7 +107,7 @@ class EnforcedRanking:
 
 def retrieval_order(candidates: Sequence[ConstrainedCandidate]) -> list[int]:
     """Candidate indices by descending retrieval score; ties keep input order."""
-    return _descending([c.retrieval_score for c in candidates])
+    return _descending([c["retrieval_score"] for c in candidates])
 
 
 def _descending(scores: list[float]) -> list[int]:
@@ -136,8 +132,8 @@ def enforce(
         raise ValueError("top_k must be >= 0")
     requested = n if top_k is None else min(top_k, n)
     rules = constraints or NO_CONSTRAINTS
-    blocked = [c.blocked for c in candidates]
-    pinned = [c.pinned for c in candidates]
+    blocked = [c.get("blocked", False) for c in candidates]
+    pinned = [c.get("pinned", False) for c in candidates]
     if rules.is_empty and not any(blocked) and not any(pinned):
         return EnforcedRanking(tuple(ranking_from_policy[:requested]))
 
@@ -186,7 +182,7 @@ def _allowed(
 ) -> tuple[list[int], dict[int, Violation]]:
     """Allowed indices in retrieval order, and the rule that removed each other index."""
     removed_by: dict[int, Violation] = {}
-    scores = [c.retrieval_score for c in candidates]
+    scores = [c["retrieval_score"] for c in candidates]
     order = _descending(scores)
     floor = rules.min_retrieval_score
     if floor is None and not any(blocked):
@@ -203,7 +199,7 @@ def _allowed(
     cap = rules.max_items_per_source
     if cap is None:
         return passed, removed_by
-    sources = [c.source for c in candidates]
+    sources = [c.get("source") for c in candidates]
     used: dict[str, int] = {}
     # Pinned candidates claim their source's slots first, in retrieval order.
     for i in [i for i in passed if pinned[i]] + [i for i in passed if not pinned[i]]:

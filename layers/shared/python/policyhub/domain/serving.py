@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated, NotRequired
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator, with_config
 from typing_extensions import TypedDict
 
 from policyhub.domain.routing import Variant
@@ -18,15 +20,27 @@ class Context(BaseModel):
     features: list[float] = Field(max_length=MAX_FEATURES)
 
 
-class Candidate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    id: str = Field(min_length=1, max_length=256)
+# A TypedDict, not a model: a rank call validates up to 1,000 candidates, and plain dicts cost
+# a fifth less to build than model instances (decision 095).
+@with_config(ConfigDict(extra="forbid", strict=True))
+class Candidate(TypedDict):
+    """One retrieved item to rank."""
+
+    id: Annotated[str, Field(min_length=1, max_length=256)]
     # Scores are float32 on the rank path; a larger finite double would become inf there.
-    retrieval_score: float = Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)
-    features: list[float] = Field(max_length=MAX_FEATURES)
-    source: str | None = Field(default=None, max_length=256)
-    blocked: bool = False
-    pinned: bool = False
+    retrieval_score: Annotated[
+        float, Field(allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)
+    ]
+    features: Annotated[list[float], Field(max_length=MAX_FEATURES)]
+    source: NotRequired[
+        Annotated[str | None, Field(max_length=256, description="Default null.")]
+    ]
+    blocked: NotRequired[
+        Annotated[bool, Field(description="Never returned when true. Default false.")]
+    ]
+    pinned: NotRequired[
+        Annotated[bool, Field(description="Keeps its retrieval position. Default false.")]
+    ]
 
 
 class RankRequest(BaseModel):
@@ -40,7 +54,7 @@ class RankRequest(BaseModel):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> RankRequest:
-        if len({c.id for c in self.candidates}) != len(self.candidates):
+        if len({c["id"] for c in self.candidates}) != len(self.candidates):
             raise ValueError("candidate ids must be unique")
         return self
 

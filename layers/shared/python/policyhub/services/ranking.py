@@ -82,7 +82,7 @@ class RankService:
         decision_uuid = uuid.uuid4().hex
         candidates = req.candidates
         retrieval = np.fromiter(
-            (c.retrieval_score for c in candidates), np.float32, len(candidates)
+            (c["retrieval_score"] for c in candidates), np.float32, len(candidates)
         )
         assignment = (
             assign(view, req.routing_key or decision_uuid, self._clock.now())
@@ -117,7 +117,7 @@ class RankService:
         decision_id = issue(tenant_id, ref)
         scores = scored.scores.tolist()
         ranking: list[RankedItem] = [
-            {"id": candidates[i].id, "score": scores[i], "rank": r + 1}
+            {"id": candidates[i]["id"], "score": scores[i], "rank": r + 1}
             for r, i in enumerate(enforced.order)
         ]
         latency_ms = (time.perf_counter() - t0) * 1000
@@ -159,7 +159,7 @@ class RankService:
     ) -> Scores:
         matrix = assemble_features(
             req.context.features,
-            [c.features for c in req.candidates],
+            [c["features"] for c in req.candidates],
             retrieval,
             policy.feature_schema,
         )
@@ -212,7 +212,7 @@ class RankService:
         order = np.argsort(-scores, kind="stable")
         return {
             "policy_version": a.shadow.version,
-            "ranking": [req.candidates[int(i)].id for i in order],
+            "ranking": [req.candidates[int(i)]["id"] for i in order],
             "error": None,
         }
 
@@ -250,12 +250,16 @@ class RankService:
                 "use_rl_ranking": req.use_rl_ranking,
                 "context": req.context.features,
                 "candidates": [
-                    {"id": c.id, "retrieval_score": c.retrieval_score, "features": c.features}
+                    {
+                        "id": c["id"],
+                        "retrieval_score": c["retrieval_score"],
+                        "features": c["features"],
+                    }
                     for c in cands
                 ],
-                "ranking": [cands[i].id for i in enforced.order],
-                "proposed": [cands[i].id for i in proposal[: len(enforced.order)]],
-                "chosen_id": cands[proposal[0]].id,
+                "ranking": [cands[i]["id"] for i in enforced.order],
+                "proposed": [cands[i]["id"] for i in proposal[: len(enforced.order)]],
+                "chosen_id": cands[proposal[0]]["id"],
                 "propensity": propensity,
                 "exploration": {
                     "epsilon": self._exploration.epsilon,
