@@ -6,15 +6,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-)
-
 from policyhub.adapters import aws
 from policyhub.invocation import lambda_context
 
@@ -22,12 +13,30 @@ FEEDBACK_RETENTION_SECONDS = 30 * 24 * 3600
 
 
 class PowertoolsOnce:
+    """Built on first use: Powertools' DynamoDB persistence imports boto3, which the rank path
+    (same service, no feedback) would otherwise pay for at every cold start."""
+
     def __init__(self, table: str, scope: str) -> None:
+        self._table = table
+        self._scope = scope
+        self._built: tuple[Callable[..., Any], Any, type[Exception]] | None = None
+        self._lock = threading.Lock()
+
+    def _build(self) -> tuple[Callable[..., Any], Any, type[Exception]]:
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+        )
+
         store = DynamoDBPersistenceLayer(
-            table_name=table,
+            table_name=self._table,
             key_attr="pk",
             sort_key_attr="sk",
-            static_pk_value=f"IDEMPOTENCY#{scope}",
+            static_pk_value=f"IDEMPOTENCY#{self._scope}",
             expiry_attr="expires_at",
             boto3_client=aws.dynamodb(),
         )
@@ -42,17 +51,20 @@ class PowertoolsOnce:
             action()
             return {"done": True}
 
-        self._once = _once
-        self._config = config
+        return _once, config, IdempotencyAlreadyInProgressError
 
     def run_once(self, key: str, action: Callable[[], None]) -> None:
+        with self._lock:
+            if self._built is None:
+                self._built = self._build()
+        once, config, in_progress = self._built
         context = lambda_context.get()
         if context is not None:
             # Lets an interrupted claim expire with the invocation instead of blocking retries.
-            self._config.register_lambda_context(context)
+            config.register_lambda_context(context)
         try:
-            self._once(claim={"key": key}, action=action)
-        except IdempotencyAlreadyInProgressError:
+            once(claim={"key": key}, action=action)
+        except in_progress:
             return  # the same feedback is being recorded by a concurrent request
 
 

@@ -1,91 +1,31 @@
 """Lambda entry points built from the route table.
 
 Each function's handler is `lambda_handler("<route name>")`: body limit, tier/role from the
-route table, Powertools' validating resolver, the error envelope and `x-request-id`.
+route table, Powertools' validating resolver (`api/resolver.py`; the rank route validates with
+pydantic directly), the error envelope and `x-request-id`.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
-import json
 import typing
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import (
-    RequestValidationError,
-    ResponseValidationError,
-)
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
 from policyhub.api.context import set_principal
-from policyhub.api.errors import JSON, envelope, from_validation_errors, proxy_error
-from policyhub.api.routes import ROUTES, ROUTES_BY_NAME, Route
+from policyhub.api.errors import JSON, from_validation_errors, proxy_error
+from policyhub.api.routes import ROUTES_BY_NAME, Route, endpoint_of
 from policyhub.domain.access import Principal
-from policyhub.domain.errors import ERROR_TABLE, ErrorDetail, PolicyHubError
+from policyhub.domain.errors import ErrorDetail, PolicyHubError
 from policyhub.invocation import lambda_context
 
 logger = Logger(service="policyhub")
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-API_TITLE = "policyhub"
-API_VERSION = "1.0.0"
-
-
-def endpoint_of(route: Route) -> Callable[..., Any]:
-    module, _, name = route.endpoint.partition(":")
-    fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
-    return fn
-
-
-def _error_response(app: APIGatewayRestResolver, err: PolicyHubError) -> Response[str]:
-    request_id = app.current_event.request_context.request_id or "-"
-    return Response(
-        status_code=err.status,
-        content_type=JSON,
-        body=json.dumps(envelope(err.code, err.message, request_id, err.details)),
-    )
-
-
-def build_resolver(routes: Iterable[Route]) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
-    for r in routes:
-        app.route(
-            r.resolver_path,
-            r.method,
-            summary=r.summary,
-            operation_id=r.name,
-            status_code=r.status_code,
-            tags=[r.tag],
-        )(endpoint_of(r))
-
-    @app.exception_handler(PolicyHubError)  # type: ignore[untyped-decorator]
-    def _domain(err: PolicyHubError) -> Response[str]:
-        return _error_response(app, err)
-
-    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
-    def _validation(err: RequestValidationError) -> Response[str]:
-        return _error_response(app, from_validation_errors(err.errors()))
-
-    @app.exception_handler(ResponseValidationError)  # type: ignore[untyped-decorator]
-    def _bad_response(err: ResponseValidationError) -> Response[str]:
-        logger.error("response failed its own schema", extra={"errors": str(err.errors())})
-        return _error_response(
-            app,
-            PolicyHubError(
-                "internal_error", "internal error; quote the request id when you report it"
-            ),
-        )
-
-    @app.not_found
-    def _not_found(_: Exception) -> Response[str]:
-        return _error_response(app, PolicyHubError("not_found", "no such route"))
-
-    return app
 
 
 def _principal(event: dict[str, Any]) -> Principal | None:
@@ -203,8 +143,10 @@ def _unhandled(exc: Exception) -> PolicyHubError:
 
 def lambda_handler(route_name: str) -> LambdaHandler:
     route = ROUTES_BY_NAME[route_name]
-    app = build_resolver([route])
     direct = _direct(route) if route.direct else None
+    # Only resolver routes load Powertools' event handler and OpenAPI validation (~250 ms of a
+    # cold start): the rank function never does (decision 096).
+    app = None if direct else _resolver(route)
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
@@ -215,7 +157,7 @@ def lambda_handler(route_name: str) -> LambdaHandler:
         if refused is not None:
             return proxy_error(refused, request_id)
         try:
-            response = direct(event) if direct else app.resolve(event, context)
+            response = direct(event) if direct else app.resolve(event, context)  # type: ignore[union-attr]
         except RecursionError:
             # json.loads (inside Powertools) gives up on deeply nested input: bad input, not ours.
             return proxy_error(
@@ -237,58 +179,7 @@ def lambda_handler(route_name: str) -> LambdaHandler:
     return handler
 
 
-def openapi_document() -> dict[str, Any]:
-    """The whole API's OpenAPI document, generated from the route table and endpoints."""
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+def _resolver(route: Route) -> Any:
+    from policyhub.api.resolver import build_resolver
 
-    app = build_resolver(ROUTES)
-    doc: dict[str, Any] = json.loads(
-        app.get_openapi_json_schema(
-            title=API_TITLE,
-            version=API_VERSION,
-            summary="Versioned RL ranking policies, moved into production safely.",
-            security_schemes={"bearer": HTTPBearer(description="ph_live_<id>_<secret>")},
-            security=[{"bearer": []}],
-        )
-    )
-    public = {r.resolver_path.replace("<", "{").replace(">", "}") for r in ROUTES if not r.auth}
-    # Every error is API.md's envelope (not Powertools' HTTPValidationError), with any status of
-    # the error table; clients and fuzzers can then check error bodies against the document.
-    doc.setdefault("components", {}).setdefault("schemas", {})["ErrorEnvelope"] = {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "request_id", "details"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "request_id": {"type": "string"},
-                    "details": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["field", "issue"],
-                            "properties": {
-                                "field": {"type": "string"},
-                                "issue": {"type": "string"},
-                            },
-                        },
-                    },
-                },
-            }
-        },
-    }
-    error_response = {
-        "description": "Error (API.md envelope)",
-        "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
-    }
-    statuses = sorted({s for s in ERROR_TABLE.values() if s != 405})
-    for path, ops in doc.get("paths", {}).items():
-        for op in ops.values():
-            if path in public:
-                op["security"] = []
-            for status in statuses:
-                op.setdefault("responses", {})[str(status)] = error_response
-    return doc
+    return build_resolver([route])

@@ -6,7 +6,10 @@ the local API server and the OpenAPI document. No route is written anywhere else
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from policyhub.domain.access import Role, Tier
 
@@ -284,3 +287,9 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
 
 def allowed_methods(path: str) -> list[str]:
     return sorted({r.method for r in ROUTES if match(r.method, path) is not None})
+
+
+def endpoint_of(route: Route) -> Callable[..., Any]:
+    module, _, name = route.endpoint.partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return fn

@@ -12,6 +12,6 @@ def health() -> HealthResponse:
 
 
 def openapi() -> dict[str, Any]:
-    from policyhub.api.app import openapi_document
+    from policyhub.api.resolver import openapi_document
 
     return openapi_document()
