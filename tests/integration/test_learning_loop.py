@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -138,8 +139,9 @@ def test_compare_through_the_handler_gives_a_verdict(logged: Api) -> None:
     assert body["candidate"]["estimated_reward"] < body["baseline"]["estimated_reward"]
     assert body["shadow"] is None and body["snips"]["lift"]["absolute"] < 0
     # ~500 held-out decisions: the reward model also learns from the ~2,000 training ones.
-    training_part = [x for x in body["reasons"] if "of the training part" in x]
-    assert len(training_part) == 1 and int(training_part[0].split()[7]) > 1500, body["reasons"]
+    pattern = re.compile(r"fit on (\d+) decisions of the training part")
+    counts = [int(m[1]) for m in map(pattern.search, body["reasons"]) if m]
+    assert len(counts) == 1 and counts[0] > 1500, body["reasons"]
     flipped = logged.post(
         "/policies/compare",
         {"baseline_version": worse, "candidate_version": "v1.0.0", "min_samples": 200},
