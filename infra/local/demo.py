@@ -84,7 +84,7 @@ COMPRESSED = [
     "~1.5 ms at the median but 5-20 ms at p95 (thread hand-offs, not the policy); with a tail "
     "that wide, proving a p95 within +20 % would take thousands of samples per step. Locally "
     "the latency rule only catches gross regressions (the e2e tests show one: a candidate "
-    "~14 ms slower is rolled back at 5 %); its statistics are unchanged",
+    "~75 ms slower is rolled back at 5 %); its statistics are unchanged",
     "rollout traffic: simulated users are picked by routing bucket, alternately from the "
     "canary's first 5 % and from the baseline's half, so every step sees both variants equally "
     "(at 5 % of real users a step would need 20 times the traffic)",
