@@ -82,7 +82,10 @@ def test_feedback_for_another_tenants_or_a_forged_decision_is_404(demo: Api) -> 
     r = other.post("/feedback", {"decision_id": d, "success": True})
     assert r.status == 404 and error_code(r) == "decision_not_found"
     uuid, meta, mac = d.split(".")
-    for forged in (f"{uuid[::-1]}.{meta}.{mac}", f"{uuid}.{meta}x.{mac}", "nope", d + ".x"):
+    non_ascii_mac = f"{uuid}.{meta}.{mac[:-1]}\u00e9"
+    for forged in (
+        f"{uuid[::-1]}.{meta}.{mac}", f"{uuid}.{meta}x.{mac}", "nope", d + ".x", non_ascii_mac,
+    ):  # fmt: skip
         assert demo.post("/feedback", {"decision_id": forged, "success": True}).status == 404
 
 

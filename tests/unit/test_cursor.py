@@ -37,6 +37,8 @@ def test_cursor_is_refused_elsewhere(kind: str, tenant: str, scope: dict[str, ob
         lambda c: c.split(".")[0],
         lambda c: "not a cursor",
         lambda c: "%%%.###",
+        lambda c: c[:-1] + "\x80",  # compare_digest refuses non-ASCII str: must not escape
+        lambda c: c[:-1] + "\ud800",
     ],
 )
 def test_tampered_cursor_is_refused(mangle: object) -> None:

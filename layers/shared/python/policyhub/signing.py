@@ -43,7 +43,9 @@ def sign(purpose: str, payload: bytes, length: int = 20) -> str:
 
 
 def verify(purpose: str, payload: bytes, signature: str, length: int = 20) -> bool:
-    return hmac.compare_digest(sign(purpose, payload, length), signature)
+    # compare_digest refuses non-ASCII str (TypeError); such a signature is simply not ours.
+    expected = sign(purpose, payload, length).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
 
 
 def reset() -> None:
