@@ -81,13 +81,13 @@ def _guard(route: Route, event: dict[str, Any], request_id: str) -> PolicyHubErr
     return None
 
 
-def _direct(route: Route) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _direct(route: Route) -> LambdaHandler:
     """Call a body-only endpoint with pydantic validation and serialisation, no resolver."""
     endpoint = endpoint_of(route)
     hints = typing.get_type_hints(endpoint, include_extras=True)
     body_model: type[BaseModel] = typing.get_args(hints["body"])[0]
 
-    def call(event: dict[str, Any]) -> dict[str, Any]:
+    def call(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = event["requestContext"]["requestId"]
         raw = event.get("body") or ""
         if event.get("isBase64Encoded"):
@@ -143,10 +143,9 @@ def _unhandled(exc: Exception) -> PolicyHubError:
 
 def lambda_handler(route_name: str) -> LambdaHandler:
     route = ROUTES_BY_NAME[route_name]
-    direct = _direct(route) if route.direct else None
     # Only resolver routes load Powertools' event handler and OpenAPI validation (~250 ms of a
     # cold start): the rank function never does (decision 096).
-    app = None if direct else _resolver(route)
+    call = _direct(route) if route.direct else _resolver(route)
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request_id = (event.get("requestContext") or {}).get("requestId") or uuid.uuid4().hex
@@ -157,7 +156,7 @@ def lambda_handler(route_name: str) -> LambdaHandler:
         if refused is not None:
             return proxy_error(refused, request_id)
         try:
-            response = direct(event) if direct else app.resolve(event, context)  # type: ignore[union-attr]
+            response = call(event, context)
         except RecursionError:
             # json.loads (inside Powertools) gives up on deeply nested input: bad input, not ours.
             return proxy_error(
@@ -179,7 +178,13 @@ def lambda_handler(route_name: str) -> LambdaHandler:
     return handler
 
 
-def _resolver(route: Route) -> Any:
+def _resolver(route: Route) -> LambdaHandler:
     from policyhub.api.resolver import build_resolver
 
-    return build_resolver([route])
+    resolver = build_resolver([route])
+
+    def call(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = resolver.resolve(event, context)
+        return response
+
+    return call
