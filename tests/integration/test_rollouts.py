@@ -53,6 +53,20 @@ def _wait_until(
     raise AssertionError(f"rollout stuck: {api.get(f'/policies/rollouts/{rollout_id}').body!r}")
 
 
+def _start_even_experiment(demo: Api, name: str, first: str, second: str) -> Any:
+    """POST /v1/policies/experiments splitting traffic 50/50 between two versions."""
+    return demo.post(
+        "/policies/experiments",
+        {
+            "name": name,
+            "variants": [
+                {"version": first, "traffic_percent": 50},
+                {"version": second, "traffic_percent": 50},
+            ],
+        },
+    )
+
+
 def test_a_good_candidate_goes_all_the_way_to_production(demo: Api) -> None:
     r = demo.post(
         "/policies/promote", {"version": "v1.2.5", "pipeline": FAST, "reason": "better offline"}
@@ -234,16 +248,7 @@ def test_each_rollout_has_alarms_and_an_alarm_event_rolls_it_back(demo: Api) -> 
 
 
 def test_an_ab_experiment_splits_traffic_and_names_a_significant_winner(demo: Api) -> None:
-    r = demo.post(
-        "/policies/experiments",
-        {
-            "name": "v1.2.5 vs production",
-            "variants": [
-                {"version": "v1.2.4", "traffic_percent": 50},
-                {"version": "v1.2.5", "traffic_percent": 50},
-            ],
-        },
-    )
+    r = _start_even_experiment(demo, "v1.2.5 vs production", "v1.2.4", "v1.2.5")
     assert r.status == 201, r.body
     exp = r.json()
     assert (
@@ -297,16 +302,7 @@ def test_experiment_requests_are_validated(demo: Api) -> None:
     ]
     for body in bad:
         assert demo.post("/policies/experiments", body).status == 422
-    r = demo.post(
-        "/policies/experiments",
-        {
-            "name": "x",
-            "variants": [
-                {"version": "v1.0.0", "traffic_percent": 50},
-                {"version": "v1.2.5", "traffic_percent": 50},
-            ],
-        },
-    )
+    r = _start_even_experiment(demo, "x", "v1.0.0", "v1.2.5")
     assert r.status == 422, r.body
     assert demo.get("/policies/experiments/ex_nope").status == 404
 
@@ -405,16 +401,7 @@ def test_a_regression_after_promotion_rolls_back_to_the_previous_version(demo: A
 
 
 def test_an_immediate_promote_waits_for_a_running_experiment(demo: Api) -> None:
-    r = demo.post(
-        "/policies/experiments",
-        {
-            "name": "ab",
-            "variants": [
-                {"version": "v1.2.4", "traffic_percent": 50},
-                {"version": "v1.2.5", "traffic_percent": 50},
-            ],
-        },
-    )
+    r = _start_even_experiment(demo, "ab", "v1.2.4", "v1.2.5")
     assert r.status == 201
     blocked = demo.post("/policies/promote", {"version": "v1.2.6", "strategy": "immediate"})
     assert (blocked.status, error_code(blocked)) == (409, "experiment_active")
