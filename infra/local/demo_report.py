@@ -172,12 +172,7 @@ def success_chart(rollout: dict[str, Any], threshold: float) -> Figure:
         label=f"min_success_rate {threshold:g}",
     )
     ax.set_ylim(0, 110)
-    ax.set_ylabel("success rate %")
-    ax.set_title("success rate per variant per step (tick colour = step verdict)")
-    _legend_below(ax)
-    ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish_step_chart(fig, ax, "success rate %", "success rate")
 
 
 def latency_chart(rollout: dict[str, Any], max_increase: float) -> Figure:
@@ -198,8 +193,12 @@ def latency_chart(rollout: dict[str, Any], max_increase: float) -> Figure:
         zorder=3,
     )
     ax.set_yscale("log")
-    ax.set_ylabel("p95 latency (ms, log scale)")
-    ax.set_title("p95 latency per variant per step (tick colour = step verdict)")
+    return _finish_step_chart(fig, ax, "p95 latency (ms, log scale)", "p95 latency")
+
+
+def _finish_step_chart(fig: Figure, ax: Any, ylabel: str, metric: str) -> Figure:
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{metric} per variant per step (tick colour = step verdict)")
     _legend_below(ax)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
