@@ -18,6 +18,7 @@ from policyhub.adapters.local_jobs import ThreadJobRunner
 from policyhub.adapters.s3_artifacts import S3ArtifactStore
 from policyhub.api import container
 from policyhub.domain.access import Principal
+from policyhub.domain.timestamps import utc_iso
 from policyhub.domain.training import JobStatus, JobTrigger, TrainingJob
 from policyhub.domain.versions import FeatureSchema
 from policyhub.ml.dataset import LoggedDataset
@@ -54,10 +55,6 @@ class SeedTrainingError(RuntimeError):
     pass
 
 
-def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def decision_records(
     data: LoggedDataset,
     scores: FloatArray,
@@ -90,7 +87,7 @@ def decision_records(
         reward = float(data.reward[i])
         out.append({
             "type": "decision", "tenant_id": tenant_id, "agent_type": agent_type,
-            "decision_id": did, "seed_key": did, "at": _iso(at),
+            "decision_id": did, "seed_key": did, "at": utc_iso(at),
             "policy_version": policy_version, "variant": variant,
             "assigned": {"variant": variant, "policy_version": policy_version},
             "rollout_id": None, "experiment_id": None, "use_rl_ranking": True,
@@ -105,7 +102,7 @@ def decision_records(
         })
         out.append({
             "type": "feedback", "tenant_id": tenant_id, "agent_type": agent_type,
-            "decision_id": did, "at": _iso(at + step / 2), "variant": variant,
+            "decision_id": did, "at": utc_iso(at + step / 2), "variant": variant,
             "policy_version": policy_version, "success": reward > 0.5, "reward": None,
             "clicked_ids": [ids[top]] if reward > 0.5 else [],
         })  # fmt: skip

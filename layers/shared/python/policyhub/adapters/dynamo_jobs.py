@@ -20,6 +20,7 @@ from policyhub.adapters import aws
 from policyhub.adapters.dynamo_keys import agent_pk
 from policyhub.adapters.dynamo_store import DynamoStore, transact
 from policyhub.domain.audit import AuditEvent
+from policyhub.domain.timestamps import utc_iso
 from policyhub.domain.training import ActiveJob, JobStatus, TrainingJob
 from policyhub.ports import Page, PageKey
 
@@ -44,10 +45,6 @@ def job_index_pk(tenant_id: str, job_id: str) -> str:
 
 def _s(value: str) -> AttributeValueTypeDef:
     return {"S": value}
-
-
-def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class DynamoJobStore:
@@ -229,7 +226,7 @@ class DynamoJobStore:
                         "Item": {
                             "pk": pk,
                             "sk": _s(CURSOR_SK),
-                            "window_end": _s(_iso(cursor)),
+                            "window_end": _s(utc_iso(cursor)),
                             "job_id": _s(job.job_id),
                         },
                     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from policyhub.domain.timestamps import utc_iso
 from policyhub.domain.versions import SemVer
 
 DEPLOYMENT_SK = "DEPLOYMENT"
@@ -26,7 +27,7 @@ def audit_pk(tenant_id: str) -> str:
 
 
 def audit_sk(at: datetime, event_id: str) -> str:
-    return f"{at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{event_id}"
+    return f"{utc_iso(at)}#{event_id}"
 
 
 def key_pk(key_id: str) -> str:

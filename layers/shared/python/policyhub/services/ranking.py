@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,7 @@ from policyhub.domain.serving import (
     RankRequest,
     RankResponse,
 )
+from policyhub.domain.timestamps import utc_iso
 from policyhub.ml.exploration import DEFAULT_EPSILON, DEFAULT_TEMPERATURE, explore
 from policyhub.ml.features import FeatureValidationError, assemble_features
 from policyhub.ml.scoring import SessionCache
@@ -43,11 +43,6 @@ class _Scored:
     variant: Variant
     error: str | None = None
     failed_version: str | None = None
-
-
-def _iso(at: datetime) -> str:
-    """`2026-01-02T03:04:05.000006Z` for a UTC time (isoformat: a fifth of strftime's cost)."""
-    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class RankService:
@@ -238,7 +233,7 @@ class RankService:
                 "agent_type": req.agent_type,
                 "decision_id": decision_id,
                 "seed_key": ref.uuid,
-                "at": _iso(self._clock.now()),
+                "at": utc_iso(self._clock.now()),
                 "policy_version": ref.policy_version,
                 "variant": ref.variant,
                 "assigned": {
@@ -283,7 +278,7 @@ class RankService:
             "agent_type": ref.agent_type,
             "decision_id": req.decision_id,
             "seed_key": ref.uuid,
-            "at": _iso(self._clock.now()),
+            "at": utc_iso(self._clock.now()),
             "variant": ref.variant,
             "policy_version": ref.policy_version,
             "rollout_id": ref.rollout_id,
