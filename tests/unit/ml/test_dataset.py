@@ -8,6 +8,7 @@ from policyhub.ml.dataset import (
     LoggedDataset,
     feedback_reward,
     holdout_mask,
+    in_holdout,
     join_logs,
     split_holdout,
 )
@@ -198,3 +199,12 @@ def test_concat_keeps_both_datasets_decisions_with_their_own_rows() -> None:
     assert both.offsets.tolist() == [0, 3, 4, 8, 10]
     assert both.features[both.row_decision == 2, 0].tolist() == [3.0] * 4
     assert both.reward.tolist() == [0.5, 0.0, 0.75, 0.25]
+
+
+def test_one_decisions_holdout_side_is_the_one_the_mask_gives() -> None:
+    ids = [f"decision-{i}" for i in range(2000)]
+    for salt in ("holdout", "crossfit"):
+        mask = holdout_mask(ids, 0.3, salt)
+        assert [in_holdout(d, 0.3, salt) for d in ids] == mask.tolist()
+    with pytest.raises(ValueError, match="fraction"):
+        in_holdout("d", 1.0)

@@ -252,20 +252,30 @@ def join_logs(
     return dataset, report
 
 
+def _threshold(fraction: float) -> int:
+    if not 0.0 < fraction < 1.0:
+        raise ValueError("fraction must be in (0, 1)")
+    return int(fraction * 2**64)
+
+
+def _hash64(prefix: bytes, decision_id: str) -> int:
+    return int.from_bytes(sha256(prefix + decision_id.encode()).digest()[:8], "big")
+
+
+def in_holdout(decision_id: str, fraction: float, salt: str = "holdout") -> bool:
+    """`holdout_mask` for one decision (log readers ask line by line)."""
+    return _hash64(f"{salt}:".encode(), decision_id) < _threshold(fraction)
+
+
 def holdout_mask(decision_ids: Sequence[str], fraction: float, salt: str = "holdout") -> BoolArray:
     """True for decisions in the held-out part: sha256(salt:decision_id) as a uniform in [0, 1).
 
     A decision stays on the same side whatever else is in the logs or in which order.
     """
-    if not 0.0 < fraction < 1.0:
-        raise ValueError("fraction must be in (0, 1)")
-    threshold = int(fraction * 2**64)
+    threshold = _threshold(fraction)
     prefix = f"{salt}:".encode()
     return np.fromiter(
-        (
-            int.from_bytes(sha256(prefix + d.encode()).digest()[:8], "big") < threshold
-            for d in decision_ids
-        ),
+        (_hash64(prefix, d) < threshold for d in decision_ids),
         dtype=np.bool_,
         count=len(decision_ids),
     )

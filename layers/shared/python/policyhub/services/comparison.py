@@ -20,7 +20,7 @@ import numpy as np
 from policyhub.domain.errors import invalid
 from policyhub.domain.versions import FeatureSchema, PolicyVersion
 from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, CompareResult, compare
-from policyhub.ml.dataset import LoggedDataset, holdout_mask
+from policyhub.ml.dataset import LoggedDataset, in_holdout
 from policyhub.ml.estimators import FloatArray
 from policyhub.ml.exploration import (
     DEFAULT_EPSILON,
@@ -160,7 +160,7 @@ class CompareService:
         fraction = self.settings.holdout_fraction
         records = self._logs.read(
             tenant_id, agent_type, now - timedelta(hours=window_hours), now,
-            keep=lambda decision_id: bool(holdout_mask([decision_id], fraction)[0]),
+            keep=lambda decision_id: in_holdout(decision_id, fraction),
         )  # fmt: skip
         window = LogWindow.of(records)
         held_out, report = window.dataset(schema)
@@ -249,7 +249,7 @@ class CompareService:
         fraction = self.settings.holdout_fraction
         records = self._logs.read(
             tenant_id, agent_type, now - timedelta(hours=window_hours), now,
-            keep=lambda decision_id: not holdout_mask([decision_id], fraction)[0],
+            keep=lambda decision_id: not in_holdout(decision_id, fraction),
         )  # fmt: skip
         data, _ = LogWindow.of(records).dataset(schema)
         return data
