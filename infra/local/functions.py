@@ -3,8 +3,9 @@
 Lambda runs one invocation per execution environment at a time and starts another
 environment for a concurrent one. The local stack does the same: each function keeps a pool
 of separately imported handler modules, and a concurrent call takes an idle one or imports a
-new one. (Powertools' resolver keeps the current event on the app object, so sharing one
-module between threads would mix requests.)
+new one. (A handler keeps per-invocation state, such as its resolver's current event, so
+sharing one module between threads would mix requests; Powertools' class-wide copy of the
+event is kept per resolver by `api/resolver.py`, decision 097.)
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from collections import Counter
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,38 @@ def test_twenty_racing_promotes_and_rollbacks_leave_one_production(admin: Api) -
     for before, after in itertools.pairwise(chain):
         assert after["from_version"] == before["to_version"]
     assert chain[-1]["to_version"] == pointer
+
+
+def test_different_functions_resolving_at_once_each_answer_their_own_request(admin: Api) -> None:
+    """The local stack runs concurrent invocations as threads of one process; each function
+    must still route and validate only its own event (decision 097)."""
+    reads: list[tuple[str, dict[str, Any], str]] = [
+        ("/policies/status", {"agent_type": "memory_manager"}, "production"),
+        ("/policies/constraints", {"agent_type": "memory_manager"}, "max_items_per_source"),
+        ("/policies/audit", {"limit": 5}, "items"),
+        ("/health", {}, "status"),
+    ]
+    wrong: list[tuple[str, int, str]] = []
+    lock = threading.Lock()
+
+    def call(i: int, barrier: threading.Barrier) -> None:
+        path, query, key = reads[i % len(reads)]
+        barrier.wait()
+        r = admin.get(path, **query)
+        if r.status != 200 or key not in r.json():
+            with lock:
+                wrong.append((path, r.status, r.body.decode()[:200]))
+
+    saved = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch far more often, so bad interleavings show up
+    try:
+        for _ in range(15):
+            barrier = threading.Barrier(12)
+            threads = [threading.Thread(target=call, args=(i, barrier)) for i in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(saved)
+    assert wrong == []

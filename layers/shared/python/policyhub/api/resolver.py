@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from policyhub.api.errors import JSON, envelope, from_validation_errors
 from policyhub.api.routes import ROUTES, Route, endpoint_of
@@ -35,8 +36,24 @@ def _error_response(app: APIGatewayRestResolver, err: PolicyHubError) -> Respons
     )
 
 
-def build_resolver(routes: Iterable[Route]) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True)
+class OwnEventResolver(APIGatewayRestResolver):
+    """Keeps the request being resolved on the resolver itself.
+
+    Powertools stores it on the `BaseRouter` class, shared by every resolver of the process.
+    In AWS a process serves one invocation at a time; the local stack runs concurrent
+    invocations of different functions as threads of one process, where a class-wide event let
+    one function validate another's request (decision 097).
+    """
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        # An instance attribute shadows the class attribute that super().resolve() assigns.
+        self.current_event = cast(APIGatewayProxyEvent, self._to_proxy_event(event))
+        self.lambda_context = context
+        return super().resolve(event, context)
+
+
+def build_resolver(routes: Iterable[Route]) -> OwnEventResolver:
+    app = OwnEventResolver(enable_validation=True)
     for r in routes:
         app.route(
             r.resolver_path,
