@@ -181,10 +181,4 @@ def lambda_handler(route_name: str) -> LambdaHandler:
 def _resolver(route: Route) -> LambdaHandler:
     from policyhub.api.resolver import build_resolver
 
-    resolver = build_resolver([route])
-
-    def call(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        response: dict[str, Any] = resolver.resolve(event, context)
-        return response
-
-    return call
+    return build_resolver([route]).resolve
