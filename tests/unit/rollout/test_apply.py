@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from policyhub.domain.errors import PolicyHubError
@@ -128,3 +130,39 @@ def test_a_whole_healthy_rollout_walks_every_configured_step() -> None:
     assert [s.stage for s in rollout.steps] == [Stage.SHADOW] + [Stage.CANARY] * 5 + [
         Stage.POST_PROMOTION]
     assert rollout.revision == 1 + 6
+
+
+def test_the_reference_at_100_percent_pools_every_healthy_live_canary_step() -> None:
+    rollout, now = in_shadow(), 3600.0
+    rollout = apply(rollout, step(rollout, shadow_window(now), at(now)), at(now))
+    p95s = {5: 80.0, 10: 90.0, 25: 100.0, 50: 110.0}
+    while rollout.traffic_percent < 100:
+        start = (rollout.step_started_at - T0).total_seconds()
+        now = start + STEP
+        live = variant(10_000 * (rollout.traffic_percent // 5), p95=p95s[rollout.traffic_percent])
+        health = window(live, variant(5000), now, start=rollout.step_started_at)
+        rollout = apply(rollout, step(rollout, health, at(now)), at(now))
+    reference = rollout.baseline_reference
+    assert reference is not None
+    weights = {p: 10_000 * (p // 5) for p in p95s}
+    assert reference.requests == sum(weights.values())  # shadow's production is left out
+    expected = math.exp(sum(w * math.log(p95s[p]) for p, w in weights.items())
+                        / sum(weights.values()))
+    assert reference.latency_p95_ms == pytest.approx(expected)
+
+
+def test_every_look_records_time_samples_and_information_against_what_the_step_needs() -> None:
+    rollout = in_canary(5)
+    decision = step(rollout, window(variant(50_000), variant(150), 300), at(300))
+    held = apply(rollout, decision, at(300)).current_step
+    progress = held.progress
+    assert progress is not None and held.verdict is None
+    assert (progress.elapsed_seconds, progress.minimum_seconds) == (300, DEFAULTS.step_seconds)
+    assert progress.deadline_at == at(DEFAULTS.max_step_seconds)
+    assert progress.samples_needed == DEFAULTS.min_samples_per_step
+    assert progress.information == {}  # no checks below min_samples_per_step
+    decision = step(rollout, window(variant(50_000), variant(400), 600), at(600))
+    progress = apply(rollout, decision, at(600)).current_step.progress
+    assert progress is not None
+    assert set(progress.information) == {"success_rate", "latency_p95_ratio"}
+    assert all(0.0 < share < 1.0 for share in progress.information.values())

@@ -22,25 +22,69 @@ from policyhub.services.canary_statistics import (
 LOOKS = range(50, 2001, 25)
 
 
-def _ever(verdict: Verdict, paths: np.ndarray, threshold: float, alpha: float) -> float:
-    """Share of outcome paths judged `verdict` at some look, checked every 25 outcomes."""
+def _ever(verdict: Verdict, paths: np.ndarray, threshold: float, alpha: float,
+          looks: range = LOOKS, advance_alpha: float | None = None,
+          first_verdict_only: bool = False) -> float:
+    """Share of outcome paths judged `verdict` at some look (every 25 outcomes); with
+    `first_verdict_only` a path stops at its first verdict, as a rollout step does."""
     hits = 0
     for path in paths:
         successes = np.cumsum(path)
-        hits += any(success_rate_check(int(successes[n - 1]), n, threshold,
-                                       rollback_alpha=alpha, advance_alpha=alpha).verdict
-                    is verdict for n in LOOKS)
+        for n in looks:
+            got = success_rate_check(int(successes[n - 1]), n, threshold, rollback_alpha=alpha,
+                                     advance_alpha=alpha if advance_alpha is None
+                                     else advance_alpha).verdict
+            if got is verdict:
+                hits += 1
+                break
+            if first_verdict_only and got is not Verdict.INCONCLUSIVE:
+                break
     return hits / len(paths)
 
 
 def test_a_rate_exactly_at_the_threshold_is_rarely_called_unhealthy_despite_many_looks() -> None:
     paths = np.random.default_rng(1).random((300, 2000)) < 0.95
     assert _ever(Verdict.UNHEALTHY, paths, 0.95, alpha=0.05) <= 0.05
+    assert all(success_rate_check(int(p.sum()), 2000, 0.95, rollback_alpha=0.05).verdict
+               is not Verdict.INCONCLUSIVE for p in paths[:20])
 
 
-def test_a_rate_exactly_at_the_threshold_is_rarely_called_healthy_despite_many_looks() -> None:
-    paths = np.random.default_rng(2).random((300, 2000)) < 0.95
-    assert _ever(Verdict.HEALTHY, paths, 0.95, alpha=0.05) <= 0.05
+def test_a_rate_exactly_at_the_threshold_is_rarely_proven_healthy_before_the_planned_outcomes(
+) -> None:
+    planned = stats.planned_outcomes(0.95, 0.05)
+    paths = np.random.default_rng(2).random((300, planned - 1)) < 0.95
+    assert _ever(Verdict.HEALTHY, paths, 0.95, alpha=0.05,
+                 looks=range(50, planned, 25)) <= 0.05
+
+
+def test_a_rate_at_the_threshold_not_shown_below_it_is_healthy_at_the_planned_outcomes() -> None:
+    alpha = rollback_alpha(PipelineConfig())
+    planned = stats.planned_outcomes(0.95, alpha)
+    successes = round(0.95 * planned)
+    before = success_rate_check(successes - 1, planned - 1, 0.95, rollback_alpha=alpha)
+    at_plan = success_rate_check(successes, planned, 0.95, rollback_alpha=alpha)
+    assert before.verdict is Verdict.INCONCLUSIVE and "of the" in before.reason
+    assert at_plan.verdict is Verdict.HEALTHY and "planned" in at_plan.reason
+    assert at_plan.information is not None and at_plan.information >= 1.0
+
+
+def test_half_the_thresholds_odds_is_rolled_back_by_the_planned_outcomes_with_the_planned_power(
+) -> None:
+    alpha = rollback_alpha(PipelineConfig())
+    planned = stats.planned_outcomes(0.95, alpha)
+    rate = stats.success_alternative(0.95)
+    paths = np.random.default_rng(5).random((400, planned)) < rate
+    caught = _ever(Verdict.UNHEALTHY, paths, 0.95, alpha=alpha,
+                   looks=range(50, planned + 1, 25), advance_alpha=0.05,
+                   first_verdict_only=True)
+    assert caught >= stats.PLANNED_POWER
+
+
+def test_the_planned_outcomes_grow_with_the_threshold_and_a_smaller_alpha() -> None:
+    alpha = rollback_alpha(PipelineConfig())
+    by_threshold = [stats.planned_outcomes(t, alpha) for t in (0.5, 0.8, 0.95, 0.99)]
+    assert by_threshold == sorted(by_threshold) and len(set(by_threshold)) == 4
+    assert stats.planned_outcomes(0.95, alpha / 10) > stats.planned_outcomes(0.95, alpha)
 
 
 def test_a_naive_interval_checked_at_every_look_would_not_hold_its_alpha() -> None:
@@ -61,6 +105,7 @@ def test_an_87_percent_rate_is_unhealthy_at_the_default_step_size() -> None:
 
 
 def test_a_97_percent_rate_needs_more_than_200_outcomes_to_be_called_healthy() -> None:
+    # ~750 outcomes prove 97 % >= 95 %; the planned ~1,000 conclude it anyway.
     alpha = rollback_alpha(PipelineConfig())
     assert success_rate_check(194, 200, 0.95, rollback_alpha=alpha).verdict is (
         Verdict.INCONCLUSIVE)
@@ -128,7 +173,7 @@ def _latency_looks(rng: np.random.Generator, slowdown: float, paths: int) -> lis
             seen.add(latency_ratio_check(
                 LatencyEvidence(float(np.percentile(c, 95)), float(np.median(c)), n),
                 LatencyEvidence(float(np.percentile(b, 95)), float(np.median(b)), 9 * n),
-                0.2, planned_samples=200, rollback_alpha=0.01).verdict)
+                0.2, rollback_alpha=0.01).verdict)
         worst.append(Verdict.UNHEALTHY if Verdict.UNHEALTHY in seen else
                      Verdict.HEALTHY if Verdict.HEALTHY in seen else Verdict.INCONCLUSIVE)
     return worst
@@ -147,7 +192,7 @@ def test_a_p95_fifty_percent_higher_is_called_too_slow() -> None:
 
 def test_a_p95_above_the_limit_on_200_samples_is_not_yet_a_verdict() -> None:
     check = latency_ratio_check(LatencyEvidence(115.0, 50.0, 200),
-                                LatencyEvidence(90.0, 40.0, 3800), 0.2, planned_samples=200,
+                                LatencyEvidence(90.0, 40.0, 3800), 0.2,
                                 rollback_alpha=rollback_alpha(PipelineConfig()))
     assert check.verdict is Verdict.INCONCLUSIVE
     assert check.estimate is not None and check.estimate > 1.2
@@ -157,8 +202,69 @@ def test_without_a_median_the_latency_bounds_are_wider() -> None:
     def width(p50: float | None) -> float:
         check = latency_ratio_check(LatencyEvidence(90.0, p50, 1000),
                                     LatencyEvidence(90.0, p50, 9000), 0.2,
-                                    planned_samples=200, rollback_alpha=0.001)
+                                    rollback_alpha=0.001)
         assert check.lower is not None and check.upper is not None
         return check.upper - check.lower
 
     assert width(None) > width(40.0)
+
+
+def _first_latency_verdicts(rng: np.random.Generator, ratio: float, paths: int,
+                            sigma: float = 0.5) -> list[tuple[Verdict, float]]:
+    """First verdict of a 5 % step (baseline 19x the candidate's samples) looked at every 100
+    candidate samples, with the information it had when it concluded."""
+    alpha = rollback_alpha(PipelineConfig())
+    found: list[tuple[Verdict, float]] = []
+    for _ in range(paths):
+        n = 0
+        while True:
+            n += 100
+            c = rng.lognormal(math.log(40.0 * ratio), sigma, n)
+            b = rng.lognormal(math.log(40.0), sigma, 19 * n)
+            check = latency_ratio_check(
+                LatencyEvidence(float(np.percentile(c, 95)), float(np.median(c)), n),
+                LatencyEvidence(float(np.percentile(b, 95)), float(np.median(b)), 19 * n),
+                0.2, rollback_alpha=alpha)
+            if check.verdict is not Verdict.INCONCLUSIVE:
+                assert check.information is not None
+                found.append((check.verdict, check.information))
+                break
+    return found
+
+
+def test_a_p95_at_the_limit_squared_is_rolled_back_with_the_planned_power() -> None:
+    verdicts = _first_latency_verdicts(np.random.default_rng(6), 1.2 * 1.2, 100)
+    assert sum(v is Verdict.UNHEALTHY for v, _ in verdicts) >= 95
+
+
+def test_a_p95_exactly_at_the_limit_is_not_rolled_back_and_concludes_at_the_planned_information(
+) -> None:
+    verdicts = _first_latency_verdicts(np.random.default_rng(7), 1.2, 60)
+    assert sum(v is Verdict.UNHEALTHY for v, _ in verdicts) <= 1
+    assert max(info for _, info in verdicts) < 1.3  # looks come every 100 samples
+
+
+def test_planned_information_ends_an_undecided_latency_check_as_not_shown_worse() -> None:
+    alpha = rollback_alpha(PipelineConfig())
+    planned = stats.planned_latency_standard_error(0.2, alpha)
+
+    def check(n: int) -> stats.CheckResult:
+        return latency_ratio_check(LatencyEvidence(49.0, 40.0, n),
+                                   LatencyEvidence(44.0, 40.0, 10**9), 0.2,
+                                   rollback_alpha=alpha)
+
+    n_planned = math.ceil((LatencyEvidence(49.0, 40.0, 1).log_p95_standard_error() / planned) ** 2)
+    assert check(n_planned // 2).verdict is Verdict.INCONCLUSIVE
+    at_plan = check(n_planned + 1)
+    assert at_plan.verdict is Verdict.HEALTHY and "planned information" in at_plan.reason
+
+
+def test_a_thin_baseline_reference_lowers_the_target_to_what_the_comparison_can_reach() -> None:
+    alpha = rollback_alpha(PipelineConfig())
+    reference = LatencyEvidence(44.0, 25.0, 300)
+    thin = latency_ratio_check(LatencyEvidence(48.0, 29.0, 300), reference, 0.2,
+                               rollback_alpha=alpha, baseline_is_reference=True)
+    as_if_live = latency_ratio_check(LatencyEvidence(48.0, 29.0, 300), reference, 0.2,
+                                     rollback_alpha=alpha)
+    assert thin.verdict is Verdict.HEALTHY and "only 300 samples" in thin.reason
+    assert as_if_live.verdict is Verdict.INCONCLUSIVE

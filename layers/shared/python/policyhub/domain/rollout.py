@@ -132,6 +132,26 @@ class StepMetrics(BaseModel):
     """Decisions with a known outcome (feedback or a serving error) behind `success_rate`."""
 
 
+class StepProgress(BaseModel):
+    """Where a step stood at its latest look: time against its minimum and deadline, and how
+    much of each check's planned information the evidence carried (1.0 = planned)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    looked_at: datetime
+    elapsed_seconds: int = Field(ge=0)
+    minimum_seconds: int = Field(ge=0)
+    """The stage's minimum time; a healthy step holds until it has passed."""
+    deadline_at: datetime
+    """A step still inconclusive at this time rolls back."""
+    samples_needed: int = Field(ge=0)
+    """Decisions each variant needs before the checks run (`shadow_min_decisions` in shadow,
+    else `min_samples_per_step`; at 100 % and in the watch only the candidate's count)."""
+    information: dict[str, float] = Field(default_factory=dict)
+    """Per check (`success_rate`, `latency_p95_ratio`): the share of its planned information;
+    at 1.0 a check concludes even without proof either way (decision 098)."""
+
+
 class RolloutStep(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -146,6 +166,8 @@ class RolloutStep(BaseModel):
     earlier baseline numbers the candidate was judged against."""
     candidate: StepMetrics | None = None
     reasons: tuple[str, ...] = ()
+    progress: StepProgress | None = None
+    """The latest look's progress (for a closed step: its last look)."""
 
 
 class Rollout(BaseModel):
@@ -175,8 +197,9 @@ class Rollout(BaseModel):
     """True from promotion until the post-promotion watch ends."""
     watch_until: datetime | None = None
     baseline_reference: StepMetrics | None = None
-    """The baseline's numbers from the last step that concluded healthy; the yardstick at
-    100 % (no concurrent baseline) and during the post-promotion watch."""
+    """The baseline's numbers pooled over the canary steps below 100 % that concluded healthy
+    (shadow's when there is none); the yardstick at 100 % (no concurrent baseline) and during
+    the post-promotion watch (decision 098)."""
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Rollout:

@@ -16,14 +16,19 @@ look (Ville's inequality):
   the p50 and p95 (a conservative spread when there is no p50), times a safety factor.
 
 Each check says *unhealthy* only when its bound at the small rollback alpha excludes the
-healthy side, *healthy* only when its bound at the advance alpha excludes the unhealthy side,
-and *inconclusive* otherwise.
+healthy side, and *healthy* when its bound at the advance alpha excludes the unhealthy side.
+The tests are truncated (decision 098): each has a planned amount of information, the point
+at which a regression as large again as the limit allows would have been shown unhealthy with
+`PLANNED_POWER`; once a step has it, "not shown to be worse" is healthy too. So every check
+concludes after a bounded number of samples, and a candidate at the threshold is not rolled
+back for want of proof. *Inconclusive* means neither has happened yet.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 
 from pydantic import BaseModel, ConfigDict
@@ -51,12 +56,18 @@ DEFAULT_LOG_SPREAD = 1.0
 MIN_LOG_SPREAD = 0.1
 MAX_LOG_SPREAD = 2.0
 LATENCY_MIXTURE_RATIO = 10.0
-"""Ratio of accumulated information to the mixture's precision when each variant has
-`min_samples_per_step` samples; the boundary is tightest around ratios of 5-30."""
+"""Ratio of accumulated information to the mixture's precision at the planned information;
+the boundary is tightest around ratios of 5-30."""
+PLANNED_POWER = 0.95
+"""Chance that a regression as large again as the limit allows (success: half the threshold's
+odds; latency: a p95 ratio of (1 + max_increase)^2) is rolled back by the time a step has its
+planned information."""
+MAX_PLANNED_OUTCOMES = 1_000_000
 
 _STANDARD_NORMAL = NormalDist()
 _Z_P95 = _STANDARD_NORMAL.inv_cdf(LATENCY_QUANTILE)
 _DENSITY_AT_P95 = _STANDARD_NORMAL.pdf(_Z_P95)
+_Z_POWER = _STANDARD_NORMAL.inv_cdf(PLANNED_POWER)
 _NEWTON_STEPS = 60
 
 
@@ -73,6 +84,9 @@ class CheckResult(BaseModel):
     threshold: float
     samples: int
     reason: str
+    information: float | None = None
+    """Share of the check's planned information the evidence carries (1.0 = planned; may be
+    more); None when there is no evidence at all."""
 
 
 def rollback_alpha(config: PipelineConfig) -> float:
@@ -137,6 +151,76 @@ def _rate_bound(
     return q
 
 
+def _odds_shifted(threshold: float, shift: float) -> float:
+    return _expit(math.log(threshold / (1.0 - threshold)) + shift)
+
+
+def _upper_rate(successes: int, failures: int, threshold: float, alpha: float) -> float:
+    mixture = _BetaMixture.centred(_odds_shifted(threshold, -SUCCESS_PRIOR_ODDS_SHIFT))
+    return _rate_bound(successes, failures, mixture, alpha, upper=True)
+
+
+def _lower_rate(successes: int, failures: int, threshold: float, alpha: float) -> float:
+    mixture = _BetaMixture.centred(_odds_shifted(threshold, SUCCESS_PRIOR_ODDS_SHIFT))
+    return _rate_bound(successes, failures, mixture, alpha, upper=False)
+
+
+def success_alternative(threshold: float) -> float:
+    """The regression the success test is planned to catch: half the threshold's odds of
+    success (95 % -> 90.5 %, 60 % -> 42.9 %)."""
+    return _odds_shifted(threshold, -SUCCESS_PRIOR_ODDS_SHIFT)
+
+
+def _binomial_cdf(k: int, n: int, p: float) -> float:
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    log_n = math.lgamma(n + 1)
+    return min(1.0, sum(
+        math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        for i in range(k + 1)))
+
+
+def _most_successes_still_unhealthy(n: int, threshold: float, alpha: float) -> int:
+    """The largest success count out of n outcomes whose upper bound is below the threshold
+    (-1 when there is none); the upper bound grows with the successes."""
+    low, high = -1, n
+    while low < high:
+        mid = (low + high + 1) // 2
+        if _upper_rate(mid, n - mid, threshold, alpha) < threshold:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _power_at(n: int, threshold: float, alpha: float) -> float:
+    cutoff = _most_successes_still_unhealthy(n, threshold, alpha)
+    return _binomial_cdf(cutoff, n, success_alternative(threshold))
+
+
+@lru_cache(maxsize=256)
+def planned_outcomes(threshold: float, rollback_alpha: float) -> int:
+    """Outcomes after which a candidate at `success_alternative(threshold)` would have been
+    found below the threshold with probability `PLANNED_POWER`, looking only at that point
+    (earlier looks only add power). Found by doubling, then bisection on the exact power."""
+    high = 16
+    while _power_at(high, threshold, rollback_alpha) < PLANNED_POWER:
+        high *= 2
+        if high > MAX_PLANNED_OUTCOMES:
+            return MAX_PLANNED_OUTCOMES
+    low = high // 2
+    while high - low > max(1, low // 200):
+        mid = (low + high) // 2
+        if _power_at(mid, threshold, rollback_alpha) >= PLANNED_POWER:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
 def success_rate_check(
     successes: int,
     outcomes: int,
@@ -145,8 +229,10 @@ def success_rate_check(
     rollback_alpha: float,
     advance_alpha: float = ADVANCE_ALPHA,
 ) -> CheckResult:
-    """Unhealthy when the rate is below `threshold` with confidence 1 - rollback_alpha,
-    healthy when it is at or above it with confidence 1 - advance_alpha."""
+    """Unhealthy when the rate is below `threshold` with confidence 1 - rollback_alpha;
+    healthy when it is at or above it with confidence 1 - advance_alpha, or when the planned
+    number of outcomes has passed without it being shown below."""
+    planned = planned_outcomes(threshold, rollback_alpha)
     if outcomes <= 0:
         return CheckResult(
             metric="success_rate",
@@ -157,24 +243,13 @@ def success_rate_check(
             threshold=threshold,
             samples=0,
             reason="no decisions with a known outcome (feedback or error) yet",
+            information=0.0,
         )
     failures = outcomes - successes
-    odds = math.log(threshold / (1.0 - threshold))
-    upper = _rate_bound(
-        successes,
-        failures,
-        _BetaMixture.centred(_expit(odds - SUCCESS_PRIOR_ODDS_SHIFT)),
-        rollback_alpha,
-        upper=True,
-    )
-    lower = _rate_bound(
-        successes,
-        failures,
-        _BetaMixture.centred(_expit(odds + SUCCESS_PRIOR_ODDS_SHIFT)),
-        advance_alpha,
-        upper=False,
-    )
+    upper = _upper_rate(successes, failures, threshold, rollback_alpha)
+    lower = _lower_rate(successes, failures, threshold, advance_alpha)
     rate = successes / outcomes
+    information = outcomes / planned
     shown = (
         f"success rate {rate:.3f} over {outcomes} outcomes "
         f"(confidence bounds {lower:.3f}..{upper:.3f}, threshold {threshold:g})"
@@ -183,8 +258,15 @@ def success_rate_check(
         verdict, why = Verdict.UNHEALTHY, f"{shown}: confidently below the threshold"
     elif lower >= threshold:
         verdict, why = Verdict.HEALTHY, f"{shown}: confidently at or above the threshold"
+    elif outcomes >= planned:
+        verdict, why = Verdict.HEALTHY, (
+            f"{shown}: not shown below the threshold after the planned {planned} outcomes "
+            f"(a rate of {success_alternative(threshold):.3f} would have been caught "
+            f"{PLANNED_POWER:.0%} of the time)")
     else:
-        verdict, why = Verdict.INCONCLUSIVE, f"{shown}: not enough evidence either way"
+        verdict, why = Verdict.INCONCLUSIVE, (
+            f"{shown}: not enough evidence either way yet ({outcomes} of the {planned} "
+            "outcomes planned)")
     return CheckResult(
         metric="success_rate",
         verdict=verdict,
@@ -194,6 +276,7 @@ def success_rate_check(
         threshold=threshold,
         samples=outcomes,
         reason=why,
+        information=information,
     )
 
 
@@ -232,17 +315,30 @@ def mixture_boundary(information_ratio: float, alpha: float) -> float:
     return math.sqrt((1.0 + 1.0 / r) * (math.log1p(r) + 2.0 * math.log(1.0 / (2.0 * alpha))))
 
 
+def planned_latency_standard_error(max_increase: float, rollback_alpha: float) -> float:
+    """The s.e. of log(p95_candidate / p95_baseline) at which a ratio of (1 + max_increase)^2
+    is found above the limit with probability `PLANNED_POWER` at that look, with the mixture
+    tuned to this information (r = LATENCY_MIXTURE_RATIO)."""
+    gap = math.log1p(max_increase)
+    return gap / (mixture_boundary(LATENCY_MIXTURE_RATIO, rollback_alpha) + _Z_POWER)
+
+
 def latency_ratio_check(
     candidate: LatencyEvidence,
     baseline: LatencyEvidence,
     max_increase: float,
     *,
-    planned_samples: int,
     rollback_alpha: float,
     advance_alpha: float = ADVANCE_ALPHA,
+    baseline_is_reference: bool = False,
 ) -> CheckResult:
     """Unhealthy when p95_candidate / p95_baseline > 1 + max_increase with confidence
-    1 - rollback_alpha; healthy when it is at most that with confidence 1 - advance_alpha."""
+    1 - rollback_alpha; healthy when it is at most that with confidence 1 - advance_alpha, or
+    once the planned information is there and it was not shown above.
+
+    `baseline_is_reference`: the baseline numbers are fixed (measured in earlier steps) and
+    will not grow; when they carry less than the planned information the target becomes what
+    the comparison can reach: a candidate measured as precisely as the reference."""
     limit = 1.0 + max_increase
     samples = candidate.samples
     if candidate.samples <= 0 or baseline.samples <= 0:
@@ -257,9 +353,14 @@ def latency_ratio_check(
             reason="no latency samples",
         )
     log_ratio = math.log(candidate.p95_ms / baseline.p95_ms)
-    se = math.hypot(candidate.log_p95_standard_error(), baseline.log_p95_standard_error())
-    ratio_info = (2.0 / planned_samples) / (1.0 / candidate.samples + 1.0 / baseline.samples)
-    r = LATENCY_MIXTURE_RATIO * ratio_info
+    baseline_se = baseline.log_p95_standard_error()
+    se = math.hypot(candidate.log_p95_standard_error(), baseline_se)
+    planned_se = planned_latency_standard_error(max_increase, rollback_alpha)
+    target_se = planned_se
+    if baseline_is_reference:
+        target_se = max(planned_se, math.sqrt(2.0) * baseline_se)
+    information = (target_se / se) ** 2
+    r = LATENCY_MIXTURE_RATIO * (planned_se / se) ** 2
     lower = math.exp(log_ratio - mixture_boundary(r, rollback_alpha) * se)
     upper = math.exp(log_ratio + mixture_boundary(r, advance_alpha) * se)
     ratio = math.exp(log_ratio)
@@ -272,8 +373,19 @@ def latency_ratio_check(
         verdict, why = Verdict.UNHEALTHY, f"{shown}: confidently above the limit"
     elif upper <= limit:
         verdict, why = Verdict.HEALTHY, f"{shown}: confidently within the limit"
+    elif information >= 1.0:
+        caught = (
+            f"a p95 x{limit * limit:.2f} would have been caught {PLANNED_POWER:.0%} of the time"
+            if target_se == planned_se
+            else f"the baseline reference has only {baseline.samples} samples, so this is "
+            "as much information as the comparison can reach"
+        )
+        verdict, why = Verdict.HEALTHY, (
+            f"{shown}: not shown above the limit with the planned information ({caught})")
     else:
-        verdict, why = Verdict.INCONCLUSIVE, f"{shown}: not enough evidence either way"
+        verdict, why = Verdict.INCONCLUSIVE, (
+            f"{shown}: not enough evidence either way yet ({information:.0%} of the planned "
+            "information)")
     return CheckResult(
         metric="latency_p95_ratio",
         verdict=verdict,
@@ -283,4 +395,5 @@ def latency_ratio_check(
         threshold=limit,
         samples=samples,
         reason=why,
+        information=information,
     )

@@ -12,9 +12,11 @@ Rules (decisions 030-034):
 - canary step below 100 %: both variants need `min_samples_per_step` decisions; then the
   success rate and p95-latency checks of `canary_statistics` decide.
 - 100 % and the post-promotion watch: the same checks against `rollout.baseline_reference`,
-  the baseline's numbers from the last step that concluded healthy.
-- unhealthy rolls back at once; healthy moves on once the stage's minimum time has passed;
-  anything else holds, and rolls back when the step reaches `max_step_seconds`.
+  the baseline's numbers pooled over the live canary steps that concluded healthy.
+- each check concludes once it has its planned information (decision 098), so a step ends
+  after bounded traffic: unhealthy rolls back at once; healthy moves on once the stage's
+  minimum time has passed; anything else holds, and rolls back when the step reaches
+  `max_step_seconds` (traffic too thin for the planned information).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from policyhub.domain.rollout import (
     RolloutStep,
     Stage,
     StepMetrics,
+    StepProgress,
     Verdict,
     require_active,
     require_aware,
@@ -77,6 +80,7 @@ class Decision(BaseModel):
     candidate: StepMetrics | None
     checks: tuple[CheckResult, ...]
     reasons: tuple[str, ...]
+    progress: StepProgress | None = None
 
     def evidence(self) -> dict[str, Any]:
         """Plain-JSON form for audit events."""
@@ -120,6 +124,22 @@ def step(rollout: Rollout, health: Health, now: datetime) -> Decision:
             kind = DecisionKind.HOLD
     else:
         kind = _move_on(rollout)
+    progress = StepProgress(
+        looked_at=now,
+        elapsed_seconds=max(0, int(elapsed)),
+        minimum_seconds=minimum,
+        deadline_at=rollout.step_deadline,
+        samples_needed=(
+            config.shadow_min_decisions
+            if current.stage is Stage.SHADOW
+            else config.min_samples_per_step
+        ),
+        information={
+            c.metric: round(c.information, 4)
+            for c in judgement.checks
+            if c.information is not None
+        },
+    )
     return Decision(
         kind=kind,
         verdict=verdict,
@@ -132,6 +152,7 @@ def step(rollout: Rollout, health: Health, now: datetime) -> Decision:
         candidate=judgement.candidate,
         checks=judgement.checks,
         reasons=tuple(reasons),
+        progress=progress,
     )
 
 
@@ -311,7 +332,7 @@ def _judge_canary(
             config.min_success_rate,
             rollback_alpha=alpha,
         ),
-        _latency_check(config, measured, baseline, source, alpha),
+        _latency_check(config, measured, baseline, source, alpha, live_baseline),
     )
     verdicts = {c.verdict for c in checks}
     if Verdict.UNHEALTHY in verdicts:
@@ -330,7 +351,12 @@ def _judge_canary(
 
 
 def _latency_check(
-    config: PipelineConfig, candidate: StepMetrics, baseline: StepMetrics, source: str, alpha: float
+    config: PipelineConfig,
+    candidate: StepMetrics,
+    baseline: StepMetrics,
+    source: str,
+    alpha: float,
+    live_baseline: bool,
 ) -> CheckResult:
     candidate_p95, baseline_p95 = candidate.latency_p95_ms, baseline.latency_p95_ms
     if (
@@ -362,8 +388,8 @@ def _latency_check(
         LatencyEvidence(candidate_p95, candidate.latency_p50_ms, candidate.requests),
         LatencyEvidence(baseline_p95, baseline.latency_p50_ms, baseline.requests),
         config.max_latency_increase,
-        planned_samples=config.min_samples_per_step,
         rollback_alpha=alpha,
+        baseline_is_reference=not live_baseline,
     )
 
 
@@ -389,6 +415,7 @@ def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
             "baseline": decision.baseline,
             "candidate": decision.candidate,
             "reasons": decision.reasons,
+            "progress": decision.progress,
         }
     )
     if decision.kind is DecisionKind.HOLD:
@@ -424,7 +451,7 @@ def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
             "steps": (*done, opened),
             "step_index": rollout.step_index + 1,
             "traffic_percent": decision.next_traffic_percent,
-            "baseline_reference": _reference_after(rollout, decision),
+            "baseline_reference": pooled_reference(done) or rollout.baseline_reference,
         }
         if promote:
             update |= {
@@ -438,17 +465,55 @@ def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
     return rollout.model_copy(update=update)
 
 
-def _reference_after(rollout: Rollout, decision: Decision) -> StepMetrics | None:
-    """A step that concluded healthy next to a live baseline renews the reference."""
-    live = decision.stage is Stage.SHADOW or (
-        decision.stage is Stage.CANARY and decision.traffic_percent < 100
+def _usable_baseline(step_: RolloutStep) -> StepMetrics | None:
+    b = step_.baseline
+    if step_.verdict is not Verdict.HEALTHY or b is None or b.requests <= 0:
+        return None
+    if b.latency_p95_ms is None or not (math.isfinite(b.latency_p95_ms) and b.latency_p95_ms > 0):
+        return None
+    return b
+
+
+def pooled_reference(steps: tuple[RolloutStep, ...]) -> StepMetrics | None:
+    """Production's numbers pooled over every canary step below 100 % that concluded healthy
+    (shadow's when there is none: in shadow production's requests also score the candidate).
+
+    Each step's p95 estimate has a variance of about c / n, so the n-weighted mean of the log
+    p95s has the variance c / (sum of n): the pooled reference is as precise as one window
+    with all those samples, and the 100 % step and the watch can reach their planned
+    information. The price is that it spans the rollout's time (decision 098)."""
+    live = [
+        b
+        for s in steps
+        if s.stage is Stage.CANARY and s.traffic_percent < 100 and (b := _usable_baseline(s))
+    ]
+    if not live:
+        live = [b for s in steps if s.stage is Stage.SHADOW and (b := _usable_baseline(s))]
+    if len(live) <= 1:
+        return live[0] if live else None
+    requests = sum(b.requests for b in live)
+    with_p50 = [b for b in live if b.latency_p50_ms is not None and b.latency_p50_ms > 0]
+    with_rate = [b for b in live if b.success_rate is not None and b.outcomes > 0]
+    outcomes = sum(b.outcomes for b in with_rate)
+
+    def log_mean(values: list[tuple[float, int]]) -> float:
+        return math.exp(sum(n * math.log(v) for v, n in values) / sum(n for _, n in values))
+
+    return StepMetrics(
+        requests=requests,
+        latency_p95_ms=log_mean([(b.latency_p95_ms or 0.0, b.requests) for b in live]),
+        latency_p50_ms=(
+            log_mean([(b.latency_p50_ms or 0.0, b.requests) for b in with_p50])
+            if len(with_p50) == len(live)
+            else None
+        ),
+        success_rate=(
+            sum((b.success_rate or 0.0) * b.outcomes for b in with_rate) / outcomes
+            if outcomes
+            else None
+        ),
+        outcomes=outcomes,
     )
-    usable = (
-        decision.baseline is not None
-        and decision.baseline.latency_p95_ms is not None
-        and math.isfinite(decision.baseline.latency_p95_ms)
-    )
-    return decision.baseline if live and usable else rollout.baseline_reference
 
 
 def _rollback_reason(step_: RolloutStep, decision: Decision) -> str:
