@@ -40,7 +40,7 @@ class S3SelectedInteractionLog:
         slack = timedelta(minutes=10)
         while day <= until.date():
             prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
-            for key in self._objects._keys(prefix, since - slack, until + slack):
+            for key, _etag in self._objects._keys(prefix, since - slack, until + slack):
                 body = aws.s3().get_object(Bucket=self._bucket, Key=key)["Body"].read()
                 for line in body.splitlines():
                     if not line.strip():

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -160,21 +161,43 @@ class BatchingS3Sink:
 
 
 class S3InteractionLog:
-    """Reads the records of one agent between two instants (by object time, then record time)."""
+    """Reads the records of one agent between two instants (by object time, then record time).
 
-    def __init__(self, bucket: str, slack: timedelta = timedelta(minutes=10)) -> None:
+    Log objects never change once written (every key is new), so their bodies are kept, up to
+    `max_cached_bytes`: the rollout controller looks at the same growing window again and
+    again, and without the cache each look fetched every object of it anew. When the cache is
+    full, bodies the current read has not used are evicted (least recently used first); bodies
+    it has used are not, so a window larger than the cache still finds its first part cached
+    at every look instead of thrashing.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        slack: timedelta = timedelta(minutes=10),
+        max_cached_bytes: int = 64 << 20,
+    ) -> None:
         self._bucket = bucket
         self._slack = slack
+        self._max_cached_bytes = max_cached_bytes
+        self._bodies: OrderedDict[tuple[str, str], tuple[bytes, int]] = OrderedDict()
+        self._cached_bytes = 0
+        self._reads = 0
+        self._lock = threading.Lock()
+        self.fetches = 0
+        """Objects fetched from S3 so far (the rest came from the cache)."""
 
     def read(
         self, tenant_id: str, agent_type: str, since: datetime, until: datetime
     ) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            self._reads += 1
+            read = self._reads
         day = since.date()
         while day <= until.date():
             prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
-            for key in self._keys(prefix, since - self._slack, until + self._slack):
-                body = aws.s3().get_object(Bucket=self._bucket, Key=key)["Body"].read()
-                for line in body.splitlines():
+            for key, etag in self._keys(prefix, since - self._slack, until + self._slack):
+                for line in self._body(key, etag, read).splitlines():
                     if not line.strip():
                         continue
                     record: dict[str, Any] = orjson.loads(line)
@@ -183,13 +206,37 @@ class S3InteractionLog:
                         yield record
             day += timedelta(days=1)
 
-    def _keys(self, prefix: str, start: datetime, end: datetime) -> list[str]:
-        keys: list[tuple[datetime, str]] = []
+    def _body(self, key: str, etag: str, read: int) -> bytes:
+        with self._lock:
+            cached = self._bodies.get((key, etag))
+            if cached is not None:
+                self._bodies[(key, etag)] = (cached[0], read)
+                self._bodies.move_to_end((key, etag))
+                return cached[0]
+        body: bytes = aws.s3().get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        with self._lock:
+            self.fetches += 1
+            self._keep(key, etag, body, read)
+        return body
+
+    def _keep(self, key: str, etag: str, body: bytes, read: int) -> None:
+        while self._bodies and self._cached_bytes + len(body) > self._max_cached_bytes:
+            oldest, (evicted, used_by) = next(iter(self._bodies.items()))
+            if used_by == read:
+                return  # everything left serves this read: fetch the rest without keeping it
+            del self._bodies[oldest]
+            self._cached_bytes -= len(evicted)
+        if self._cached_bytes + len(body) <= self._max_cached_bytes:
+            self._bodies[(key, etag)] = (body, read)
+            self._cached_bytes += len(body)
+
+    def _keys(self, prefix: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
+        keys: list[tuple[datetime, str, str]] = []
         for page in (
             aws.s3().get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
         ):
             for obj in page.get("Contents", []):
                 modified = obj["LastModified"]
                 if start <= modified <= end:
-                    keys.append((modified, obj["Key"]))
-        return [k for _, k in sorted(keys)]
+                    keys.append((modified, obj["Key"], str(obj.get("ETag", ""))))
+        return [(k, etag) for _, k, etag in sorted(keys)]

@@ -1,0 +1,57 @@
+"""Reading the interaction logs back from S3 (moto), as the rollout controller does per look."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from policyhub.adapters.interaction_logs import BatchingS3Sink, S3InteractionLog
+from policyhub.settings import settings
+
+pytestmark = pytest.mark.integration
+
+
+def _record(i: int, at: datetime) -> dict[str, object]:
+    return {"type": "decision", "tenant_id": "acme", "agent_type": "memory_manager",
+            "decision_id": f"d{i}", "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+
+def test_a_repeated_read_fetches_only_the_objects_written_since(embedded_aws: None) -> None:
+    bucket = settings().interaction_bucket
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    log = S3InteractionLog(bucket)
+    now = datetime.now(UTC)
+    since, until = now - timedelta(minutes=1), now + timedelta(minutes=1)
+    try:
+        for batch in range(3):
+            for i in range(5):
+                sink.put(_record(batch * 5 + i, now))
+            sink.flush()
+        first = [r["decision_id"] for r in log.read("acme", "memory_manager", since, until)]
+        assert (len(first), log.fetches) == (15, 3)
+        sink.put(_record(99, now))
+        sink.flush()
+        second = [r["decision_id"] for r in log.read("acme", "memory_manager", since, until)]
+    finally:
+        sink.close()
+    assert sorted(second) == sorted([*first, "d99"])
+    assert log.fetches == 4  # the three earlier objects came from the cache
+
+
+def test_a_window_larger_than_the_cache_still_finds_its_first_objects_cached(embedded_aws: None) -> None:
+    bucket = settings().interaction_bucket
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    log = S3InteractionLog(bucket, max_cached_bytes=300)
+    now = datetime.now(UTC)
+    try:
+        for i in range(4):
+            sink.put(_record(i, now))
+            sink.flush()
+    finally:
+        sink.close()
+    window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
+    assert len(list(log.read("acme", "memory_manager", *window))) == 4
+    assert log.fetches == 4
+    assert len(list(log.read("acme", "memory_manager", *window))) == 4
+    assert 4 < log.fetches < 8  # the window's first bodies stayed cached; no thrashing
