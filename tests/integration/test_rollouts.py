@@ -163,7 +163,10 @@ def test_manual_rollback_during_a_rollout_aborts_it_first(demo: Api) -> None:
     assert got["state"] == "aborted"
     status = demo.get("/policies/status").json()
     assert status["production"]["version"] == "v1.2.2" and status["rollout"] is None
-    assert demo.get("/policies/v1.2.5").json()["status"] == "rolled_back"
+    candidate = demo.get("/policies/v1.2.5").json()
+    assert candidate["status"] == "candidate", "never judged: a candidate again (decision 099)"
+    assert candidate["last_rollout"]["rollout_id"] == rollout["rollout_id"]
+    assert candidate["last_rollout"]["outcome"] == "aborted"
     actions = [e["action"] for e in demo.get("/policies/audit").json()["items"][:2]]
     assert sorted(actions) == ["abort", "rollback"]
 
@@ -405,3 +408,141 @@ def test_an_immediate_promote_waits_for_a_running_experiment(demo: Api) -> None:
     assert r.status == 201
     blocked = demo.post("/policies/promote", {"version": "v1.2.6", "strategy": "immediate"})
     assert (blocked.status, error_code(blocked)) == (409, "experiment_active")
+
+
+# ---- promoting again after a rollout that did not promote (decision 099) -------------------
+
+SLOW = {**FAST, "step_seconds": 600, "max_step_seconds": 1200}
+"""A rollout that stays in its first canary step until something ends it."""
+
+
+def _promote(demo: Api, version: str, **body: Any) -> Any:
+    return demo.post("/policies/promote", {"version": version, **body})
+
+
+def test_after_an_abort_the_same_version_is_promoted_again(demo: Api) -> None:
+    first = _promote(demo, "v1.2.5", strategy="canary", pipeline=SLOW).json()
+    r = demo.post(f"/policies/rollouts/{first['rollout_id']}/abort", {"reason": "wrong build"})
+    assert r.status == 200 and r.json()["state"] == "aborted"
+    v = demo.get("/policies/v1.2.5").json()
+    assert v["status"] == "candidate"
+    assert v["last_rollout"] == {
+        "rollout_id": first["rollout_id"],
+        "outcome": "aborted",
+        "reason": "aborted: wrong build",
+        "ended_at": r.json()["ended_at"],
+        "promote_again": "allowed",
+    }
+    listed = demo.get("/policies", status="candidate").json()["items"]
+    assert "v1.2.5" in [p["version"] for p in listed]
+    again = _promote(demo, "v1.2.5", strategy="canary", pipeline=SLOW)
+    assert again.status == 202, again.body
+    assert again.json()["rollout_id"] != first["rollout_id"]
+    assert demo.get("/policies/v1.2.5").json()["status"] == "canary"
+    start = demo.get("/policies/audit").json()["items"][0]
+    assert start["action"] == "rollout_start" and "force" not in start["details"]
+
+
+def test_after_an_inconclusive_rollback_the_version_is_promoted_again_without_force(
+    demo: Api,
+) -> None:
+    first = _promote(
+        demo, "v1.2.5", strategy="canary", pipeline={**FAST, "max_step_seconds": 3}
+    ).json()
+    final = _wait_until(
+        demo,
+        first["rollout_id"],
+        {"promoted", "rolled_back", "aborted"},
+        lambda users: time.sleep(0.3),
+        timeout=30,
+    )
+    assert final["state"] == "rolled_back" and final["steps"][0]["verdict"] == "inconclusive"
+    v = demo.get("/policies/v1.2.5").json()
+    assert v["status"] == "rolled_back"
+    last = v["last_rollout"]
+    assert (last["rollout_id"], last["outcome"], last["promote_again"]) == (
+        first["rollout_id"],
+        "inconclusive",
+        "allowed",
+    )
+    assert last["reason"] == final["outcome_reason"] and "max_step_seconds" in last["reason"]
+    again = _promote(demo, "v1.2.5", strategy="canary", pipeline=SLOW)
+    assert again.status == 202, again.body
+
+
+def test_after_an_unhealthy_rollback_promoting_again_needs_force(demo: Api) -> None:
+    first = _promote(demo, "v1.2.5", strategy="canary", pipeline=FAST).json()
+
+    def traffic(users: Any) -> None:
+        send(demo, rank_body, users, 40, success=lambda d: d["variant"] != "canary")
+
+    final = _wait_until(demo, first["rollout_id"], {"promoted", "rolled_back", "aborted"}, traffic)
+    assert final["state"] == "rolled_back" and final["steps"][-1]["verdict"] == "unhealthy"
+    v = demo.get("/policies/v1.2.5").json()
+    assert v["status"] == "rolled_back"
+    assert (v["last_rollout"]["outcome"], v["last_rollout"]["promote_again"]) == (
+        "unhealthy",
+        "needs_force",
+    )
+    for strategy in ("safe", "canary", "immediate"):
+        refused = _promote(demo, "v1.2.5", strategy=strategy)
+        assert (refused.status, error_code(refused)) == (409, "not_promotable")
+        message = refused.json()["error"]["message"]
+        assert first["rollout_id"] in message, "names the rollout"
+        assert final["outcome_reason"] in message, "says why it was rolled back"
+        assert '"force": true' in message, "says how to try again"
+    assert demo.get("/policies/v1.2.5").json()["status"] == "rolled_back"
+    forced = _promote(demo, "v1.2.5", strategy="canary", pipeline=SLOW, force=True)
+    assert forced.status == 202, forced.body
+    start = demo.get("/policies/audit").json()["items"][0]
+    assert start["action"] == "rollout_start" and start["details"]["force"] is True
+    assert start["details"]["rollout_id"] == forced.json()["rollout_id"]
+
+
+def test_after_an_alarm_rollback_promoting_again_needs_force(demo: Api) -> None:
+    from infra.local.events import LambdaContext
+    from infra.local.functions import load_handler
+    from policyhub.adapters import aws
+
+    rollout = _promote(demo, "v1.2.5", strategy="canary", pipeline=SLOW).json()
+    success = next(
+        a
+        for a in aws.client("cloudwatch").describe_alarms(
+            AlarmNamePrefix=f"policyhub-rollout-{rollout['rollout_id']}"
+        )["MetricAlarms"]
+        if a["AlarmName"].endswith("success")
+    )
+    alarm = success["AlarmName"]
+    event = {
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {
+            "alarmName": alarm,
+            "state": {"value": "ALARM"},
+            "configuration": {"description": success["AlarmDescription"]},
+        },
+    }
+    assert load_handler("rollout_alarm")(event, LambdaContext("rollout_alarm"))["rolled_back"]
+    v = demo.get("/policies/v1.2.5").json()
+    assert v["status"] == "rolled_back"
+    assert (v["last_rollout"]["outcome"], v["last_rollout"]["promote_again"]) == (
+        "unhealthy",
+        "needs_force",
+    )
+    assert alarm in v["last_rollout"]["reason"]
+    refused = _promote(demo, "v1.2.5", strategy="immediate")
+    assert (refused.status, error_code(refused)) == (409, "not_promotable")
+    assert rollout["rollout_id"] in refused.json()["error"]["message"]
+    done = _promote(demo, "v1.2.5", strategy="immediate", force=True, reason="alarm was noise")
+    assert done.status == 200, done.body
+    assert demo.get("/policies/status").json()["production"]["version"] == "v1.2.5"
+    v = demo.get("/policies/v1.2.5").json()
+    assert v["status"] == "production" and v["last_rollout"] is None
+    promote = demo.get("/policies/audit").json()["items"][0]
+    assert promote["action"] == "promote" and promote["details"]["force"] is True
+
+
+@pytest.mark.parametrize("force", ["yes", 1, None])
+def test_force_must_be_a_boolean(demo: Api, force: Any) -> None:
+    r = _promote(demo, "v1.2.5", strategy="immediate", force=force)
+    assert r.status == 422, r.body
+    assert demo.get("/policies/v1.2.5").json()["status"] == "candidate"

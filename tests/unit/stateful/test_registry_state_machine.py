@@ -1,8 +1,10 @@
 """Hypothesis stateful test of the registry and the pipeline on in-memory fakes.
 
-Random sequences of register, promote (every strategy), controller steps under random health
-(healthy, unhealthy, inconclusive, NaN, unreadable), duplicate step deliveries, abort and
-rollback. After every step DESIGN.md's invariants 1, 6, 7 and 8 must hold.
+Random sequences of register, promote (every strategy, with and without force), controller
+steps under random health (healthy, unhealthy, inconclusive, NaN, unreadable), duplicate step
+deliveries, CloudWatch alarms, abort and rollback. After every step DESIGN.md's invariants 1,
+6, 7 and 8 must hold, and every version's record must say how its last rollout that did not
+promote it ended, as a model of decision 099 predicts; promote must follow that record.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemorySto
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
-from policyhub.domain.rollout import Rollout, RolloutStrategy, Stage, Verdict
-from policyhub.domain.versions import FeatureSchema, PolicyStatus
+from policyhub.domain.rollout import Rollout, RolloutState, RolloutStrategy, Stage, Verdict
+from policyhub.domain.versions import FeatureSchema, PolicyStatus, PromoteAgain
 from policyhub.ml.onnx_models import random_linear_policy
 from policyhub.services.registry import Registry
 from policyhub.services.rollout_controller import apply, step
@@ -98,6 +100,9 @@ class Pipeline(RuleBasedStateMachine):
         self.ever_production: set[str] = set()
         self.expected_audit: Counter[str] = Counter()
         self.seed = 0
+        self.last_rollout: dict[str, tuple[str, str]] = {}
+        """The model of decision 099: version -> (outcome, rollout id) of the last rollout that
+        ended without promoting it; an abort does not replace a rollback; promotion clears."""
 
     def _try(self, action: Any) -> Any:
         try:
@@ -123,17 +128,98 @@ class Pipeline(RuleBasedStateMachine):
         self.versions.append(v.version)
         self.expected_audit["register"] += 1
 
-    @rule(i=st.integers(0, 50))
-    def promote_immediate(self, i: int) -> None:
-        v = self._pick(i)
-        if v and self._try(lambda: self.registry.promote_immediate(ADMIN, A, v, None)):
-            self.expected_audit["promote"] += 1
+    # ---- the model of decision 099 -------------------------------------------------------
+    def _ended_without_promotion(self, rollout_id: str) -> None:
+        """Record how a rollout that just ended (or had its watch aborted) left its candidate."""
+        r = self.rollouts.get(T, A, rollout_id)
+        if r.state is RolloutState.PROMOTED:
+            return  # the watch was aborted: production had moved, nothing to record
+        if r.state is RolloutState.ABORTED:
+            earlier = self.last_rollout.get(r.candidate_version)
+            if earlier is None or earlier[0] == "aborted":
+                self.last_rollout[r.candidate_version] = ("aborted", rollout_id)
+            return
+        assert r.state is RolloutState.ROLLED_BACK
+        verdict = r.current_step.verdict
+        assert verdict in (Verdict.UNHEALTHY, Verdict.INCONCLUSIVE)
+        self.last_rollout[r.candidate_version] = (verdict.value, rollout_id)
 
-    @rule(i=st.integers(0, 50), strategy=st.sampled_from(list(RolloutStrategy)))
-    def start_rollout(self, i: int, strategy: RolloutStrategy) -> None:
+    def _after_decision(self, rollout_id: str, decision: str) -> None:
+        if decision == "rollback":
+            self._ended_without_promotion(rollout_id)
+        elif decision == "promote":
+            self.last_rollout.pop(self.rollouts.get(T, A, rollout_id).candidate_version, None)
+
+    def _promote(self, v: str, force: bool, action: Any) -> bool:
+        """Run a promote; check it was refused exactly when the model says it needs force."""
+        d = self.registry.deployment(T, A)
+        status = self.registry.version(T, A, v).status
+        idle = d.active_rollout_id is None and d.active_experiment_id is None
+        outcome, rollout_id = self.last_rollout.get(v, (None, None))
+        needs_force = idle and status is PolicyStatus.ROLLED_BACK and outcome == "unhealthy"
+        allowed = idle and (
+            status is PolicyStatus.CANDIDATE
+            or (status is PolicyStatus.ROLLED_BACK and (force or outcome == "inconclusive"))
+        )
+        refused: PolicyHubError | None = None
+        try:
+            action()
+        except PolicyHubError as err:
+            if err.status not in {404, 409, 422}:
+                raise AssertionError(f"unexpected {err}") from err
+            refused = err
+        if refused is None:
+            assert not (needs_force and not force), f"{v} promoted without force after {outcome}"
+            return True
+        assert not allowed, f"{v} ({status}, last rollout {outcome}) refused: {refused}"
+        if needs_force and not force:
+            assert refused.code == "not_promotable" and str(rollout_id) in refused.message
+        return False
+
+    @rule(i=st.integers(0, 50), force=st.booleans())
+    def promote_immediate(self, i: int, force: bool = False) -> None:
         v = self._pick(i)
-        if v and self._try(lambda: self.rollouts.start(ADMIN, A, v, strategy, None, CONFIG)):
+        if v:
+            self._immediate(v, force)
+
+    @rule(
+        i=st.integers(0, 50), strategy=st.sampled_from(list(RolloutStrategy)), force=st.booleans()
+    )
+    def start_rollout(self, i: int, strategy: RolloutStrategy, force: bool) -> None:
+        v = self._pick(i)
+        if v:
+            self._start(v, strategy, force)
+
+    @rule(
+        i=st.integers(0, 50),
+        how=st.sampled_from(["immediate", *RolloutStrategy]),
+        force=st.booleans(),
+    )
+    def promote_again(self, i: int, how: str, force: bool) -> None:
+        """Promote a version whose last rollout ended without promoting it."""
+        again = sorted(self.last_rollout)
+        if not again:
+            return
+        v = again[i % len(again)]
+        if how == "immediate":
+            self._immediate(v, force)
+        else:
+            self._start(v, RolloutStrategy(how), force)
+
+    def _immediate(self, v: str, force: bool) -> None:
+        if self._promote(
+            v, force, lambda: self.registry.promote_immediate(ADMIN, A, v, None, force=force)
+        ):
+            self.expected_audit["promote"] += 1
+            self.last_rollout.pop(v, None)
+            assert self.store.audit[T][-1].details.get("force", False) is force
+
+    def _start(self, v: str, strategy: RolloutStrategy, force: bool) -> None:
+        if self._promote(
+            v, force, lambda: self.rollouts.start(ADMIN, A, v, strategy, None, CONFIG, force=force)
+        ):
             self.expected_audit["rollout_start"] += 1
+            assert self.store.audit[T][-1].details.get("force", False) is force
 
     @rule(kind=st.sampled_from(HEALTH_KINDS), seconds=st.integers(0, 700))
     def controller_step(self, kind: str, seconds: int) -> None:
@@ -145,6 +231,7 @@ class Pipeline(RuleBasedStateMachine):
         tick = self._try(lambda: self.rollouts.tick(T, A, rollout_id))
         if tick is None or tick.decision is None:
             return
+        self._after_decision(rollout_id, tick.decision)
         self.expected_audit[
             {
                 "advance": "rollout_step",
@@ -177,6 +264,7 @@ class Pipeline(RuleBasedStateMachine):
 
         if not self._try(commit):
             return
+        self._after_decision(rollout_id, decision.kind.value)
         if decision.kind.value != "hold":
             self.expected_audit[
                 {
@@ -194,6 +282,16 @@ class Pipeline(RuleBasedStateMachine):
         rollout_id = self.registry.deployment(T, A).active_rollout_id
         if rollout_id and self._try(lambda: self.rollouts.abort(ADMIN, A, rollout_id, "stop")):
             self.expected_audit["abort"] += 1
+            self._ended_without_promotion(rollout_id)
+
+    @rule()
+    def alarm_fires(self) -> None:
+        rollout_id = self.registry.deployment(T, A).active_rollout_id
+        if rollout_id and self._try(
+            lambda: self.rollouts.alarm_rollback(T, A, rollout_id, "policyhub-rollout-x-success")
+        ):
+            self.expected_audit["auto_rollback"] += 1
+            self._ended_without_promotion(rollout_id)
 
     @rule(i=st.integers(0, 50))
     def rollback(self, i: int) -> None:
@@ -203,6 +301,7 @@ class Pipeline(RuleBasedStateMachine):
             self.expected_audit["rollback"] += 1
             if active:
                 self.expected_audit["abort"] += 1
+                self._ended_without_promotion(active)
 
     # ---- invariants ----------------------------------------------------------------------
     @invariant()
@@ -240,6 +339,24 @@ class Pipeline(RuleBasedStateMachine):
         versions = self.store.versions.get((T, A), {})
         for v in self.ever_production - {d.production_version}:
             assert versions[v].status in {PolicyStatus.RETIRED, PolicyStatus.ROLLED_BACK}, v
+
+    @invariant()
+    def each_version_says_how_its_last_rollout_ended(self) -> None:
+        """Decision 099: the record matches the model, and the status agrees with it."""
+        for v in self.store.versions.get((T, A), {}).values():
+            last = v.last_rollout
+            expected = self.last_rollout.get(v.version)
+            assert (None if last is None else (last.outcome.value, last.rollout_id)) == expected
+            if last is not None:
+                assert (last.promote_again is PromoteAgain.NEEDS_FORCE) == (
+                    last.outcome.value == "unhealthy"
+                )
+            if v.status is PolicyStatus.ROLLED_BACK:
+                assert last is not None and last.outcome.value != "aborted", v
+            if v.status is PolicyStatus.CANDIDATE:
+                assert last is None or last.outcome.value == "aborted", v
+            if v.status in (PolicyStatus.PRODUCTION, PolicyStatus.RETIRED):
+                assert last is None, v
 
     @invariant()
     def every_change_is_audited(self) -> None:

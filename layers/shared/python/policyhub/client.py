@@ -120,7 +120,9 @@ class PolicyHubClient:
         strategy: str | None = None,
         reason: str | None = None,
         pipeline: dict[str, Any] | None = None,
+        force: bool = False,
     ) -> dict[str, Any]:
+        """`force=True` promotes a version an earlier rollout rolled back as unhealthy."""
         body = {
             k: v
             for k, v in {
@@ -129,6 +131,7 @@ class PolicyHubClient:
                 "strategy": strategy,
                 "reason": reason,
                 "pipeline": pipeline,
+                "force": force or None,
             }.items()
             if v is not None
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from policyhub.domain.audit import AuditEvent
 from policyhub.domain.deployment import PreviousVersion
@@ -37,6 +37,11 @@ class PromoteRequest(Strict):
     strategy: Literal["safe", "canary", "immediate"] = "safe"
     reason: str | None = Field(default=None, max_length=2000)
     pipeline: dict[str, Any] | None = None
+    force: StrictBool = Field(
+        default=False,
+        description="Promote a version that an earlier rollout rolled back as unhealthy "
+        "(its last_rollout.promote_again is needs_force); decision 099.",
+    )
 
 
 class RollbackRequest(Strict):

@@ -126,10 +126,20 @@ def promote(
     pipeline: Annotated[
         str | None, typer.Option(help="Pipeline overrides as JSON, e.g. '{\"step_seconds\": 60}'.")
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(help="Promote a version an earlier rollout rolled back as unhealthy."),
+    ] = False,
 ) -> None:
-    """Promote a candidate (admin); safe and canary start a rollout (see `rollouts watch`)."""
+    """Promote a candidate (admin); safe and canary start a rollout (see `rollouts watch`).
+    A version an earlier rollout aborted or rolled back as inconclusive may be promoted again
+    as it is; one rolled back as unhealthy needs --force."""
     overrides = _json_option(pipeline, "--pipeline")
-    _print_json(_run(lambda: _client().promote(version, agent_type, strategy, reason, overrides)))
+    _print_json(
+        _run(
+            lambda: _client().promote(version, agent_type, strategy, reason, overrides, force=force)
+        )
+    )
 
 
 def _json_option(text: str | None, name: str) -> dict[str, Any] | None:

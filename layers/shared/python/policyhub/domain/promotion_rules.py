@@ -1,23 +1,84 @@
-"""When a version may be promoted at all, whatever the strategy."""
+"""When a version may be promoted at all, whatever the strategy, and what a rollout that ended
+without promoting its candidate leaves on the candidate's record (decision 099)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
-from policyhub.domain.versions import PolicyStatus, PolicyVersion
+from policyhub.domain.versions import (
+    LastRollout,
+    PolicyStatus,
+    PolicyVersion,
+    PromoteAgain,
+    RolloutOutcome,
+)
 
 
-def require_promotable(current: Deployment, target: PolicyVersion) -> None:
-    """Nothing else is moving traffic, and the target is a candidate (409 otherwise)."""
+def require_promotable(current: Deployment, target: PolicyVersion, *, force: bool = False) -> None:
+    """Nothing else is moving traffic, and the target is a candidate, or a version a rollout
+    rolled back: as inconclusive freely, as unhealthy only with `force` (409 otherwise)."""
     require_no_traffic_change(current)
     if target.status == PolicyStatus.PRODUCTION:
         raise PolicyHubError("already_production", f"{target.version} is already in production")
+    if target.status == PolicyStatus.ROLLED_BACK:
+        _require_promotable_again(target, force)
+        return
     if target.status != PolicyStatus.CANDIDATE:
         raise PolicyHubError(
             "not_promotable",
-            f"{target.version} is {target.status.value}; only a candidate can be promoted "
-            "(use rollback for a retired version)",
+            f"{target.version} is {target.status.value}; only a candidate or a rolled-back "
+            "version can be promoted (use rollback for a retired version)",
         )
+
+
+def _require_promotable_again(target: PolicyVersion, force: bool) -> None:
+    last = target.last_rollout
+    if force or (last is not None and last.promote_again is PromoteAgain.ALLOWED):
+        return
+    if last is None:
+        raise PolicyHubError(
+            "not_promotable",
+            f"{target.version} was rolled back by a rollout that did not record why; "
+            'pass "force": true to promote it again',
+        )
+    raise PolicyHubError(
+        "not_promotable",
+        f"{target.version} was rolled back as {last.outcome.value} by rollout "
+        f"{last.rollout_id} ({last.reason or 'no reason recorded'}); "
+        'pass "force": true to promote it again',
+    )
+
+
+def after_rollout_without_promotion(
+    candidate: PolicyVersion,
+    rollout_id: str,
+    outcome: RolloutOutcome,
+    reason: str | None,
+    ended_at: datetime,
+) -> PolicyVersion:
+    """The candidate's record once its rollout ended without promoting it.
+
+    Rolled back (inconclusive or unhealthy): status `rolled_back`, this rollout recorded.
+    Aborted: nothing was judged, so the version returns to where it stood before the rollout:
+    `candidate` with the abort recorded, or, if an earlier rollout had rolled it back,
+    `rolled_back` with that rollout's verdict still in force (an abort never clears the need
+    for `force`).
+    """
+    earlier = candidate.last_rollout
+    if outcome is RolloutOutcome.ABORTED:
+        if earlier is not None and earlier.outcome is not RolloutOutcome.ABORTED:
+            return candidate.model_copy(update={"status": PolicyStatus.ROLLED_BACK})
+        status = PolicyStatus.CANDIDATE
+    else:
+        status = PolicyStatus.ROLLED_BACK
+    return candidate.model_copy(
+        update={
+            "status": status,
+            "last_rollout": LastRollout.of(rollout_id, outcome, reason, ended_at),
+        }
+    )
 
 
 def require_no_traffic_change(current: Deployment) -> None:

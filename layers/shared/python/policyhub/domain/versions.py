@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policyhub.domain.errors import invalid
 
@@ -90,6 +90,62 @@ class PolicyMetrics(BaseModel):
     online: dict[str, Any] = Field(default_factory=dict)
 
 
+class RolloutOutcome(StrEnum):
+    """How a rollout ended without promoting its candidate."""
+
+    ABORTED = "aborted"
+    """Stopped by an admin (abort, or a manual rollback during the rollout): never judged."""
+    INCONCLUSIVE = "inconclusive"
+    """Rolled back at `max_step_seconds` without enough evidence either way."""
+    UNHEALTHY = "unhealthy"
+    """Rolled back on evidence: a failed check, a hard failure, or a CloudWatch alarm."""
+
+
+class PromoteAgain(StrEnum):
+    ALLOWED = "allowed"
+    NEEDS_FORCE = "needs_force"
+    """Promote only with `"force": true`: a rollout found the version unhealthy."""
+
+
+def promote_again_after(outcome: RolloutOutcome) -> PromoteAgain:
+    return PromoteAgain.NEEDS_FORCE if outcome is RolloutOutcome.UNHEALTHY else PromoteAgain.ALLOWED
+
+
+class LastRollout(BaseModel):
+    """The last rollout that ended without promoting a version (decision 099)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rollout_id: str
+    outcome: RolloutOutcome
+    reason: str | None = None
+    """The rollout's `outcome_reason`: why it was aborted or rolled back."""
+    ended_at: datetime
+    promote_again: PromoteAgain
+    """Follows from `outcome`: only `unhealthy` needs force."""
+
+    @classmethod
+    def of(
+        cls, rollout_id: str, outcome: RolloutOutcome, reason: str | None, ended_at: datetime
+    ) -> LastRollout:
+        return cls(
+            rollout_id=rollout_id,
+            outcome=outcome,
+            reason=reason,
+            ended_at=ended_at,
+            promote_again=promote_again_after(outcome),
+        )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LastRollout:
+        if self.promote_again is not promote_again_after(self.outcome):
+            raise ValueError(
+                f"a rollout that ended {self.outcome.value} cannot leave "
+                f"promote_again {self.promote_again.value}"
+            )
+        return self
+
+
 class PolicyVersion(BaseModel):
     """The PolicyVersion object of API.md. The tenant is the record's partition, not a field."""
 
@@ -105,6 +161,11 @@ class PolicyVersion(BaseModel):
     trained_on: TrainedOn | None = None
     metrics: PolicyMetrics = Field(default_factory=PolicyMetrics)
     notes: str | None = None
+    last_rollout: LastRollout | None = None
+    """The last rollout that ended without promoting this version, except that an abort (which
+    judges nothing) never replaces an earlier rollback's verdict. None until such a rollout
+    ends, and again once the version is promoted. Decides whether promoting again needs
+    `force` (domain.promotion_rules)."""
 
     @property
     def semver(self) -> SemVer:

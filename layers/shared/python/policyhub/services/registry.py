@@ -174,12 +174,19 @@ class Registry:
 
     # ---- promote / rollback ----------------------------------------------------------------
     def promote_immediate(
-        self, principal: Principal, agent_type: str, version: str, reason: str | None
+        self,
+        principal: Principal,
+        agent_type: str,
+        version: str,
+        reason: str | None,
+        *,
+        force: bool = False,
     ) -> Promotion:
+        """`force` lets a version an earlier rollout found unhealthy be promoted again."""
         tenant_id = principal.tenant_id
         current = self.deployment(tenant_id, agent_type)
         target = self.version(tenant_id, agent_type, version)
-        require_promotable(current, target)
+        require_promotable(current, target, force=force)
         return self._move_production(
             principal,
             tenant_id,
@@ -187,7 +194,7 @@ class Registry:
             target,
             AuditAction.PROMOTE,
             reason,
-            {"strategy": "immediate"},
+            {"strategy": "immediate", **({"force": True} if force else {})},
         )
 
     def rollback(
@@ -224,7 +231,13 @@ class Registry:
         now = self._clock.now()
         updates = [
             VersionUpdate(
-                target.model_copy(update={"status": PolicyStatus.PRODUCTION, "promoted_at": now}),
+                target.model_copy(
+                    update={
+                        "status": PolicyStatus.PRODUCTION,
+                        "promoted_at": now,
+                        "last_rollout": None,
+                    }
+                ),
                 target.status,
             )
         ]

@@ -21,7 +21,7 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError, invalid
-from policyhub.domain.promotion_rules import require_promotable
+from policyhub.domain.promotion_rules import after_rollout_without_promotion, require_promotable
 from policyhub.domain.rollout import (
     PipelineConfig,
     Rollout,
@@ -34,7 +34,7 @@ from policyhub.domain.rollout import (
 )
 from policyhub.domain.routing import RolloutRoute, ServedPolicy
 from policyhub.domain.transition import RolloutWrite, Transition, VersionUpdate
-from policyhub.domain.versions import PolicyStatus, PolicyVersion
+from policyhub.domain.versions import PolicyStatus, PolicyVersion, RolloutOutcome
 from policyhub.ports import (
     Clock,
     HealthReader,
@@ -100,6 +100,13 @@ def _route(rollout: Rollout, candidate: PolicyVersion) -> RolloutRoute | None:
     )
 
 
+def _outcome_of(decision: Decision) -> RolloutOutcome:
+    """A controller rollback is unhealthy on evidence, else inconclusive at its deadline."""
+    if decision.verdict is Verdict.UNHEALTHY:
+        return RolloutOutcome.UNHEALTHY
+    return RolloutOutcome.INCONCLUSIVE
+
+
 def _status_of(rollout: Rollout) -> PolicyStatus:
     if rollout.state is RolloutState.SHADOW:
         return PolicyStatus.SHADOW
@@ -158,11 +165,14 @@ class RolloutService:
         strategy: RolloutStrategy,
         reason: str | None,
         overrides: dict[str, Any] | None,
+        *,
+        force: bool = False,
     ) -> Rollout:
+        """`force` lets a version an earlier rollout found unhealthy be promoted again."""
         tenant_id = principal.tenant_id
         current = self._registry.deployment(tenant_id, agent_type)
         target = self._registry.version(tenant_id, agent_type, version)
-        self._check_startable(current, target)
+        self._check_startable(current, target, force)
         try:
             config = PipelineConfig.model_validate(overrides or {})
         except ValidationError as exc:
@@ -199,6 +209,7 @@ class RolloutService:
                 "rollout_id": rollout.rollout_id,
                 "strategy": strategy.value,
                 "pipeline": config.model_dump(mode="json"),
+                **({"force": True} if force else {}),
             },
         )
         self._store.commit(
@@ -210,7 +221,7 @@ class RolloutService:
                 version_updates=(
                     VersionUpdate(
                         target.model_copy(update={"status": _status_of(rollout)}),
-                        PolicyStatus.CANDIDATE,
+                        target.status,
                     ),
                 ),
                 audit=(audit,),
@@ -237,8 +248,8 @@ class RolloutService:
             self._best_effort(self._alarms.delete, rollout)
 
     @staticmethod
-    def _check_startable(current: Deployment, target: PolicyVersion) -> None:
-        require_promotable(current, target)
+    def _check_startable(current: Deployment, target: PolicyVersion, force: bool) -> None:
+        require_promotable(current, target, force=force)
         if current.production is None:
             raise PolicyHubError(
                 "not_promotable",
@@ -307,6 +318,7 @@ class RolloutService:
                         update={
                             "status": PolicyStatus.PRODUCTION,
                             "promoted_at": deployment.promoted_at,
+                            "last_rollout": None,
                         }
                     ),
                     candidate.status,
@@ -326,7 +338,7 @@ class RolloutService:
             deployment.rollout_route = None
         else:
             action = AuditAction.AUTO_ROLLBACK
-            deployment, updates = self._undo(current, before, candidate)
+            deployment, updates = self._undo(current, after, candidate, _outcome_of(decision))
         audit = self._event(
             SYSTEM_ACTOR,
             action,
@@ -349,12 +361,20 @@ class RolloutService:
         )
 
     def _undo(
-        self, current: Deployment, rollout: Rollout, candidate: PolicyVersion
+        self,
+        current: Deployment,
+        rollout: Rollout,
+        candidate: PolicyVersion,
+        outcome: RolloutOutcome,
     ) -> tuple[Deployment, list[VersionUpdate]]:
-        """Traffic back to the baseline; the candidate is marked rolled_back."""
+        """Traffic back to the baseline. `rollout` is the ended record: the candidate is marked
+        rolled_back (or, aborted, returns to where it stood) with why (decision 099)."""
         tenant_id, agent_type = rollout.tenant_id, rollout.agent_type
-        rolled_back = candidate.model_copy(update={"status": PolicyStatus.ROLLED_BACK})
-        updates = [VersionUpdate(rolled_back, candidate.status)]
+        assert rollout.ended_at is not None, "only an ended rollout is undone"
+        ended = after_rollout_without_promotion(
+            candidate, rollout.rollout_id, outcome, rollout.outcome_reason, rollout.ended_at
+        )
+        updates = [VersionUpdate(ended, candidate.status)]
         deployment = current.model_copy(
             update={
                 "active_rollout_id": None,
@@ -438,7 +458,7 @@ class RolloutService:
         )
         current = self._registry.deployment(tenant_id, agent_type)
         candidate = self._registry.version(tenant_id, agent_type, rollout.candidate_version)
-        deployment, updates = self._undo(current, rollout, candidate)
+        deployment, updates = self._undo(current, after, candidate, RolloutOutcome.UNHEALTHY)
         audit = self._event(
             SYSTEM_ACTOR,
             AuditAction.AUTO_ROLLBACK,
@@ -489,7 +509,7 @@ class RolloutService:
             )
             updates: list[VersionUpdate] = []
         else:
-            deployment, updates = self._undo(current, rollout, candidate)
+            deployment, updates = self._undo(current, after, candidate, RolloutOutcome.ABORTED)
         audit = self._event(
             principal.key_id,
             AuditAction.ABORT,

@@ -26,7 +26,7 @@ def promote(body: Annotated[PromoteRequest, Body()]) -> PromotionResponse | Roll
 
             raise invalid("body.pipeline", "only safe and canary promotions run a pipeline")
         done = container.registry().promote_immediate(
-            principal(), body.agent_type, body.version, body.reason
+            principal(), body.agent_type, body.version, body.reason, force=body.force
         )
         return PromotionResponse(
             version=done.version,
@@ -41,6 +41,7 @@ def promote(body: Annotated[PromoteRequest, Body()]) -> PromotionResponse | Roll
         RolloutStrategy(body.strategy),
         body.reason,
         body.pipeline,
+        force=body.force,
     )
     return Response(
         status_code=202,
