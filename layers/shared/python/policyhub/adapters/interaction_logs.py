@@ -163,6 +163,10 @@ class BatchingS3Sink:
 class S3InteractionLog:
     """Reads the records of one agent between two instants (by object time, then record time).
 
+    An object holds records stamped before it was written (Firehose buffers up to 5 minutes),
+    so objects written up to `slack` after the window can hold its records; objects written
+    before the window started cannot, but for clock skew between the writer and S3.
+
     Log objects never change once written (every key is new), so their bodies are kept, up to
     `max_cached_bytes`: the rollout controller looks at the same growing window again and
     again, and without the cache each look fetched every object of it anew. When the cache is
@@ -176,9 +180,11 @@ class S3InteractionLog:
         bucket: str,
         slack: timedelta = timedelta(minutes=10),
         max_cached_bytes: int = 64 << 20,
+        clock_skew: timedelta = timedelta(minutes=1),
     ) -> None:
         self._bucket = bucket
         self._slack = slack
+        self._clock_skew = clock_skew
         self._max_cached_bytes = max_cached_bytes
         self._bodies: OrderedDict[tuple[str, str], tuple[bytes, int]] = OrderedDict()
         self._cached_bytes = 0
@@ -196,7 +202,7 @@ class S3InteractionLog:
         day = since.date()
         while day <= until.date():
             prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
-            for key, etag in self._keys(prefix, since - self._slack, until + self._slack):
+            for key, etag in self._keys(prefix, since - self._clock_skew, until + self._slack):
                 for line in self._body(key, etag, read).splitlines():
                     if not line.strip():
                         continue
