@@ -39,7 +39,9 @@ def test_a_repeated_read_fetches_only_the_objects_written_since(embedded_aws: No
     assert log.fetches == 4  # the three earlier objects came from the cache
 
 
-def test_a_window_larger_than_the_cache_still_finds_its_first_objects_cached(embedded_aws: None) -> None:
+def test_a_window_larger_than_the_cache_still_finds_its_first_objects_cached(
+    embedded_aws: None,
+) -> None:
     bucket = settings().interaction_bucket
     sink = BatchingS3Sink(bucket, flush_seconds=3600)
     log = S3InteractionLog(bucket, max_cached_bytes=300)
