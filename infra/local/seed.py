@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.local.seed_learning import seed_trained_line
+from infra.local.seed_learning import SEEDED_SCHEMA, seed_trained_line
 from policyhub.api import container
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.versions import DEFAULT_AGENT_TYPE, FeatureSchema
@@ -19,7 +19,7 @@ DEMO_TENANT = "demo"
 HISTORY: tuple[tuple[FeatureSchema, int], ...] = (
     (FeatureSchema(context_dim=4, item_dim=4), 2),  # v1.0.0, v1.0.1
     (FeatureSchema(context_dim=8, item_dim=4), 2),  # v1.1.0, v1.1.1
-    (FeatureSchema(context_dim=8, item_dim=8), 7),  # v1.2.0 … v1.2.6
+    (SEEDED_SCHEMA, 7),  # v1.2.0 … v1.2.6, 8 context and 8 item features
 )
 PROMOTED = ("v1.0.1", "v1.1.1", "v1.2.2", "v1.2.4")
 CURRENT_SCHEMA = HISTORY[-1][0]
@@ -91,7 +91,7 @@ def _seed_with_training(admin: Principal, agent_type: str) -> None:
         promoted = registry.deployment(DEMO_TENANT, agent_type).latest_version
         assert promoted in PROMOTED
         registry.promote_immediate(admin, agent_type, promoted, reason="history of the demo")
-    jobs = seed_trained_line(admin, DEMO_TENANT, agent_type, CURRENT_SCHEMA)
+    jobs = seed_trained_line(admin, DEMO_TENANT, agent_type)
     trained = [job.candidate_version for job in jobs]
     expected = [f"v1.2.{i}" for i in range(HISTORY[-1][1])]
     if trained != expected:

@@ -25,7 +25,8 @@ from policyhub.ml.dataset import LoggedDataset
 from policyhub.ml.estimators import FloatArray
 from policyhub.ml.exploration import DEFAULT_EPSILON, DEFAULT_TEMPERATURE
 from policyhub.ml.scorers import Scorer, onnx_scorer, retrieval_scorer
-from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
+from policyhub.ml.simulated_users import SEEDED_USERS
+from policyhub.ml.simulator import BanditSimulator
 from policyhub.settings import settings
 
 
@@ -46,9 +47,11 @@ ROUNDS: tuple[Round, ...] = (
     Round(1500),
     Round(500),
 )
-SIMULATOR_SEED = 7
-CANDIDATES_PER_REQUEST = 6
-"""Few candidates per request keeps the seed's logs, and so `make up`, small and quick."""
+SEEDED_SCHEMA = FeatureSchema(
+    context_dim=SEEDED_USERS.context_dim, item_dim=SEEDED_USERS.item_dim
+)
+"""The trained line's feature schema: that of the users it is trained on (and that
+`policyhub traffic` plays against it)."""
 
 
 class SeedTrainingError(RuntimeError):
@@ -150,18 +153,10 @@ def _train(admin: Principal, tenant_id: str, agent_type: str) -> TrainingJob:
     return job
 
 
-def seed_trained_line(
-    admin: Principal, tenant_id: str, agent_type: str, schema: FeatureSchema
-) -> list[TrainingJob]:
-    """Train the rounds of ROUNDS; return their jobs (each registered one candidate)."""
-    sim = BanditSimulator(
-        SimulatorConfig(
-            context_dim=schema.context_dim,
-            item_dim=schema.item_dim,
-            n_candidates=CANDIDATES_PER_REQUEST,
-            seed=SIMULATOR_SEED,
-        )
-    )
+def seed_trained_line(admin: Principal, tenant_id: str, agent_type: str) -> list[TrainingJob]:
+    """Train the rounds of ROUNDS on `SEEDED_USERS`; return their jobs (each registered one
+    candidate, with schema `SEEDED_SCHEMA`)."""
+    sim = BanditSimulator(SEEDED_USERS)
     registry = container.registry()
     serving: tuple[str, Scorer] | None = None
     after = datetime.now(UTC) - timedelta(minutes=30)

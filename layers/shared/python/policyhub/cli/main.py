@@ -240,6 +240,26 @@ def audit(
     console.print(table)
 
 
+@app.command()
+def traffic(
+    agent_type: AgentOpt = None,
+    rps: Annotated[
+        float, typer.Option(min=0.01, help="Visits per second, paced evenly (not a burst).")
+    ] = 20.0,
+    duration: Annotated[
+        float | None, typer.Option(min=0.0, help="Seconds to play (default: until Ctrl-C).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the users' requests and outcomes.")] = 0,
+) -> None:
+    """Play simulated users: rank, then feedback with the simulator's true outcome; Ctrl-C stops."""
+    # Imported here: the simulator loads numpy and onnxruntime, which no other command needs.
+    from policyhub.cli.traffic import run_traffic
+
+    code = run_traffic(_client, agent_type, rps, duration, seed, echo=typer.echo)
+    if code:
+        raise typer.Exit(code)
+
+
 @rollouts_app.command("list")
 def rollouts_list(
     agent_type: AgentOpt = None, limit: Annotated[int, typer.Option(help="How many.")] = 20
