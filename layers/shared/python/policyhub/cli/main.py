@@ -16,9 +16,12 @@ from rich.table import Table
 from policyhub.cli.local import local_api, use_local_aws
 from policyhub.cli.render import (
     compare_table,
+    experiment_summary,
     experiment_table,
     job_line,
+    live_step_lines,
     rollout_is_over,
+    rollout_summary,
     rollout_table,
     rollout_view,
 )
@@ -80,7 +83,7 @@ def _print_json(data: Any) -> None:
 
 @app.command()
 def status(agent_type: AgentOpt = None) -> None:
-    """Current production version, rollback targets, active rollout."""
+    """Current production version, rollback targets, active rollout and experiment."""
     s = _run(lambda: _client().status(agent_type))
     prod = s.get("production")
     console.print(f"agent [bold]{s['agent_type']}[/bold] · {s['total_versions']} versions")
@@ -91,6 +94,15 @@ def status(agent_type: AgentOpt = None) -> None:
     )
     if s["previous"]:
         console.print("rollback targets: " + ", ".join(p["version"] for p in s["previous"]))
+    rollout, experiment = s.get("rollout"), s.get("experiment")
+    if rollout:
+        console.print(rollout_summary(rollout))
+        for line in live_step_lines(rollout):
+            console.print(line)
+    if experiment:
+        console.print(experiment_summary(experiment))
+    if not rollout and not experiment:
+        console.print("no rollout or experiment is running")
 
 
 @app.command("list")

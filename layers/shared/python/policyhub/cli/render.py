@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Group
@@ -75,11 +76,112 @@ def rollout_table(rollout: dict[str, Any]) -> Table:
     return table
 
 
-def rollout_view(rollout: dict[str, Any]) -> Group:
-    """The steps table under a bar of the candidate's share of traffic."""
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def duration(seconds: float) -> str:
+    """12 s, 3m05s, 1h04m."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+CHECK_LABELS = {"success_rate": "success rate", "latency_p95_ratio": "p95 latency"}
+
+
+def live_step_lines(rollout: dict[str, Any], now: datetime | None = None) -> list[Text]:
+    """Why the open step waits: time against its minimum and deadline, samples against what
+    a step needs, each check's share of its planned information, and the latest reasons."""
+    if rollout_is_over(rollout):
+        return []
+    now = now or datetime.now(UTC)
+    step = rollout["steps"][-1]
+    progress = step.get("progress") or {}
+    config = rollout.get("config") or {}
+    started = _when(step["started_at"])
+    elapsed = (now - started).total_seconds()
+    minimum = progress.get("minimum_seconds")
+    deadline = (
+        _when(progress["deadline_at"])
+        if progress.get("deadline_at")
+        else started + timedelta(seconds=float(config.get("max_step_seconds", 0)))
+    )
+    left = (deadline - now).total_seconds()
+    timing = f"{step_label(step)} · elapsed {duration(elapsed)}"
+    if minimum is not None:
+        timing += f" of minimum {duration(minimum)}" + (
+            " (passed)" if elapsed >= minimum else ""
+        )
+    timing += f" · deadline in {duration(left)}" if left > 0 else " · deadline passed"
+    lines = [Text.assemble(("live step: ", "bold"), timing)]
+    need = progress.get("samples_needed")
+    base, cand = step.get("baseline") or {}, step.get("candidate") or {}
+    live_baseline = step["stage"] == "shadow" or (
+        step["stage"] == "canary" and step["traffic_percent"] < 100
+    )
+    if need is not None:
+        if step["stage"] == "shadow":
+            parts = [f"candidate scored {cand.get('requests', 0):,} / {need:,} decisions",
+                     f"production served {base.get('requests', 0):,}"]
+        elif live_baseline:
+            parts = [f"baseline {base.get('requests', 0):,} / {need:,}",
+                     f"candidate {cand.get('requests', 0):,} / {need:,}"]
+        else:
+            parts = [f"candidate {cand.get('requests', 0):,} / {need:,}",
+                     f"baseline reference {base.get('requests', 0):,} (pooled from the "
+                     "earlier steps)"]
+        lines.append(Text("samples: " + " · ".join(parts)))
+    information = progress.get("information") or {}
+    if information:
+        shares = " · ".join(
+            f"{CHECK_LABELS.get(k, k)} {min(v, 1.0):.0%}" for k, v in sorted(information.items())
+        )
+        lines.append(
+            Text(f"planned information: {shares} (a check concludes at 100 % at the latest)")
+        )
+    for reason in step.get("reasons") or []:
+        lines.append(Text(f"  · {reason}", style="dim"))
+    if not step.get("progress"):
+        lines.append(Text("  · waiting for the first look at this step", style="dim"))
+    return lines
+
+
+def rollout_summary(rollout: dict[str, Any]) -> Text:
+    state = rollout["state"]
+    return Text.assemble(
+        ("rollout: ", "bold"),
+        f"{rollout['rollout_id']} · {rollout['candidate_version']} vs "
+        f"{rollout['baseline_version'] or 'retrieval order'} · {rollout['strategy']} · ",
+        (state, STATE_STYLE.get(state, "")),
+        f" · candidate serves {rollout['traffic_percent']:g}% · started {rollout['started_at']}"
+        f" (`policyhub rollouts watch {rollout['rollout_id']}`)",
+    )
+
+
+def experiment_summary(experiment: dict[str, Any]) -> Text:
+    arms = ", ".join(
+        f"{arm['version']} {arm['traffic_percent']:g}% ({arm.get('decisions', 0):,} decisions)"
+        for arm in experiment["variants"]
+    )
+    winner = experiment.get("winner")
+    return Text.assemble(
+        ("experiment: ", "bold"),
+        f"{experiment['experiment_id']} '{experiment['name']}' · {experiment['state']} · {arms}"
+        f" · winner {winner or 'none yet'}",
+    )
+
+
+def rollout_view(rollout: dict[str, Any], now: datetime | None = None) -> Group:
+    """The steps table under a bar of the candidate's share of traffic, then why the open
+    step waits (or the outcome)."""
     bar = ProgressBar(total=100, completed=float(rollout["traffic_percent"]), width=50)
     caption = Text(f" candidate serves {rollout['traffic_percent']:g}% of traffic")
     parts: list[Any] = [Group(bar, caption), rollout_table(rollout)]
+    parts.extend(live_step_lines(rollout, now))
     if rollout.get("outcome_reason"):
         parts.append(Text(f"outcome: {rollout['outcome_reason']}"))
     return Group(*parts)
