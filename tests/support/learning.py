@@ -17,13 +17,18 @@ class MemoryInteractionLog:
         self.records: list[Record] = []
 
     def read(
-        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        fields: frozenset[str] | None = None,
     ) -> Iterator[Record]:
         for r in self.records:
             at = datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
             mine = r["tenant_id"] == tenant_id and r["agent_type"] == agent_type
             if mine and since <= at <= until:
-                yield r
+                yield r if fields is None else {k: r[k] for k in fields if k in r}
 
 
 class RecordingRunner:

@@ -117,8 +117,15 @@ class LogSink(Protocol):
 
 class InteractionLog(Protocol):
     def read(
-        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
-    ) -> Iterator[dict[str, Any]]: ...
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        fields: frozenset[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Records stamped in [since, until] (read-only); with `fields`, only those keys."""
+        ...
 
 
 class ServingMetrics(Protocol):

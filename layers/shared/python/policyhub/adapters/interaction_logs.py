@@ -160,6 +160,9 @@ class BatchingS3Sink:
         self.flush()
 
 
+Records = list[tuple[datetime, dict[str, Any]]]
+
+
 class S3InteractionLog:
     """Reads the records of one agent between two instants (by object time, then record time).
 
@@ -167,12 +170,14 @@ class S3InteractionLog:
     so objects written up to `slack` after the window can hold its records; objects written
     before the window started cannot, but for clock skew between the writer and S3.
 
-    Log objects never change once written (every key is new), so their bodies are kept, up to
-    `max_cached_bytes`: the rollout controller looks at the same growing window again and
-    again, and without the cache each look fetched every object of it anew. When the cache is
-    full, bodies the current read has not used are evicted (least recently used first); bodies
-    it has used are not, so a window larger than the cache still finds its first part cached
-    at every look instead of thrashing.
+    Log objects never change once written (every key is new), so each object's records are
+    parsed once and kept, up to `max_cached_bytes` of log text: the rollout controller looks
+    at the same growing window again and again, and fetching and parsing it anew at every look
+    held a core and widened the very latency tail it judges. A reader that needs a few fields
+    names them (`fields`), and only those are kept. When the cache is full, objects the current
+    read has not used are evicted (least recently used first); objects it has used are not, so
+    a window larger than the cache finds its first part cached at every look instead of
+    thrashing. Records are shared between reads: treat them as read-only.
     """
 
     def __init__(
@@ -186,7 +191,8 @@ class S3InteractionLog:
         self._slack = slack
         self._clock_skew = clock_skew
         self._max_cached_bytes = max_cached_bytes
-        self._bodies: OrderedDict[tuple[str, str], tuple[bytes, int]] = OrderedDict()
+        self._objects: OrderedDict[tuple[str, str, frozenset[str] | None],
+                                   tuple[Records, int, int]] = OrderedDict()
         self._cached_bytes = 0
         self._reads = 0
         self._lock = threading.Lock()
@@ -194,8 +200,14 @@ class S3InteractionLog:
         """Objects fetched from S3 so far (the rest came from the cache)."""
 
     def read(
-        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        fields: frozenset[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
+        """The records stamped in [since, until]; with `fields`, only those keys of each."""
         with self._lock:
             self._reads += 1
             read = self._reads
@@ -203,38 +215,45 @@ class S3InteractionLog:
         while day <= until.date():
             prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
             for key, etag in self._keys(prefix, since - self._clock_skew, until + self._slack):
-                for line in self._body(key, etag, read).splitlines():
-                    if not line.strip():
-                        continue
-                    record: dict[str, Any] = orjson.loads(line)
-                    at = datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
+                for at, record in self._records(key, etag, fields, read):
                     if since <= at <= until:
                         yield record
             day += timedelta(days=1)
 
-    def _body(self, key: str, etag: str, read: int) -> bytes:
+    def _records(self, key: str, etag: str, fields: frozenset[str] | None, read: int) -> Records:
+        entry = (key, etag, fields)
         with self._lock:
-            cached = self._bodies.get((key, etag))
+            cached = self._objects.get(entry)
             if cached is not None:
-                self._bodies[(key, etag)] = (cached[0], read)
-                self._bodies.move_to_end((key, etag))
+                self._objects[entry] = (cached[0], cached[1], read)
+                self._objects.move_to_end(entry)
                 return cached[0]
         body: bytes = aws.s3().get_object(Bucket=self._bucket, Key=key)["Body"].read()
+        records: Records = []
+        for line in body.splitlines():
+            if not line.strip():
+                continue
+            record: dict[str, Any] = orjson.loads(line)
+            at = datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
+            if fields is not None:
+                record = {k: record[k] for k in fields if k in record}
+            records.append((at, record))
         with self._lock:
             self.fetches += 1
-            self._keep(key, etag, body, read)
-        return body
+            self._keep(entry, records, len(body), read)
+        return records
 
-    def _keep(self, key: str, etag: str, body: bytes, read: int) -> None:
-        while self._bodies and self._cached_bytes + len(body) > self._max_cached_bytes:
-            oldest, (evicted, used_by) = next(iter(self._bodies.items()))
+    def _keep(self, entry: tuple[str, str, frozenset[str] | None], records: Records, size: int,
+              read: int) -> None:
+        while self._objects and self._cached_bytes + size > self._max_cached_bytes:
+            oldest, (_, evicted_size, used_by) = next(iter(self._objects.items()))
             if used_by == read:
                 return  # everything left serves this read: fetch the rest without keeping it
-            del self._bodies[oldest]
-            self._cached_bytes -= len(evicted)
-        if self._cached_bytes + len(body) <= self._max_cached_bytes:
-            self._bodies[(key, etag)] = (body, read)
-            self._cached_bytes += len(body)
+            del self._objects[oldest]
+            self._cached_bytes -= evicted_size
+        if entry not in self._objects and self._cached_bytes + size <= self._max_cached_bytes:
+            self._objects[entry] = (records, size, read)
+            self._cached_bytes += size
 
     def _keys(self, prefix: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
         keys: list[tuple[datetime, str, str]] = []

@@ -68,13 +68,22 @@ def _is_feedback_success(record: dict[str, Any]) -> bool | None:
     return None
 
 
+FIELDS = frozenset({
+    "type", "rollout_id", "assigned", "latency_ms", "failed_version", "violations", "shadow",
+    "policy_version", "variant", "success", "reward",
+})
+"""What `summarise` reads of a record (the log keeps only these of each, between looks)."""
+
+
 class LogHealthReader:
     def __init__(self, log: InteractionLog) -> None:
         self._log = log
 
     def read(self, rollout: Rollout, start: datetime, end: datetime) -> Health:
         try:
-            records = list(self._log.read(rollout.tenant_id, rollout.agent_type, start, end))
+            records = list(
+                self._log.read(rollout.tenant_id, rollout.agent_type, start, end, FIELDS)
+            )
         except Exception as exc:
             return HealthReadFailed(
                 window_start=start, window_end=end, error=f"{type(exc).__name__}: {exc}"[:300]
