@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -57,3 +58,25 @@ def test_a_window_larger_than_the_cache_still_finds_its_first_objects_cached(
     assert log.fetches == 4
     assert len(list(log.read("acme", "memory_manager", *window))) == 4
     assert 4 < log.fetches < 8  # the window's first bodies stayed cached; no thrashing
+
+
+def test_a_local_log_lists_from_the_window_on_and_still_reads_all_of_it(
+    embedded_aws: None,
+) -> None:
+    bucket = settings().interaction_bucket
+    # S3 stamps objects to the second: a skew of one second keeps the window's first objects.
+    log = S3InteractionLog(bucket, clock_skew=timedelta(seconds=1), written_by_local_sink=True)
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    now = datetime.now(UTC)
+    try:
+        sink.put(_record(1, now))
+        sink.flush()
+        time.sleep(1.5)
+        window_start = datetime.now(UTC)
+        sink.put(_record(2, window_start + timedelta(seconds=1)))
+        sink.flush()
+    finally:
+        sink.close()
+    got = [r["decision_id"] for r in log.read("acme", "memory_manager", window_start,
+                                              window_start + timedelta(minutes=1))]
+    assert got == ["d2"] and log.fetches == 1  # the earlier object was not even listed

@@ -38,6 +38,16 @@ def _line(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, separators=(",", ":")) + "\n").encode()
 
 
+def local_object_key(prefix: str, written_ms: int) -> str:
+    """The local sink's object names sort by the time they were written (Firehose's need not)."""
+    return f"{prefix}{written_ms:013d}-{uuid.uuid4().hex[:12]}.jsonl"
+
+
+def _local_keys_from(prefix: str, at: datetime) -> str:
+    """Every local object written at or after `at` sorts after this (S3 `StartAfter`)."""
+    return f"{prefix}{int(at.timestamp() * 1000) - 1:013d}"
+
+
 @dataclass
 class SinkStats:
     delivered: int = 0
@@ -142,7 +152,7 @@ class BatchingS3Sink:
                 at = datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
                 groups.setdefault(partition(r["tenant_id"], r["agent_type"], at), []).append(r)
             for prefix, records in groups.items():
-                key = f"{prefix}{time.time_ns() // 1_000_000:013d}-{uuid.uuid4().hex[:12]}.jsonl"
+                key = local_object_key(prefix, time.time_ns() // 1_000_000)
                 body = b"".join(_line(r) for r in records)
 
                 def write(key: str = key, body: bytes = body) -> None:
@@ -178,6 +188,10 @@ class S3InteractionLog:
     read has not used are evicted (least recently used first); objects it has used are not, so
     a window larger than the cache finds its first part cached at every look instead of
     thrashing. Records are shared between reads: treat them as read-only.
+
+    `written_by_local_sink`: object names sort by write time (`local_object_key`), so a listing
+    starts at the window instead of at the start of the day, whose objects a long local session
+    piles up at two a second.
     """
 
     def __init__(
@@ -186,8 +200,10 @@ class S3InteractionLog:
         slack: timedelta = timedelta(minutes=10),
         max_cached_bytes: int = 64 << 20,
         clock_skew: timedelta = timedelta(minutes=1),
+        written_by_local_sink: bool = False,
     ) -> None:
         self._bucket = bucket
+        self._time_ordered_keys = written_by_local_sink
         self._slack = slack
         self._clock_skew = clock_skew
         self._max_cached_bytes = max_cached_bytes
@@ -257,9 +273,11 @@ class S3InteractionLog:
 
     def _keys(self, prefix: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
         keys: list[tuple[datetime, str, str]] = []
-        for page in (
-            aws.s3().get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix)
-        ):
+        after = _local_keys_from(prefix, start) if self._time_ordered_keys else ""
+        pages = aws.s3().get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix, StartAfter=after
+        )
+        for page in pages:
             for obj in page.get("Contents", []):
                 modified = obj["LastModified"]
                 if start <= modified <= end:

@@ -106,7 +106,9 @@ def rollouts() -> RolloutService:
     return RolloutService(
         store(),
         registry(),
-        LogHealthReader(S3InteractionLog(s.interaction_bucket)),
+        LogHealthReader(
+            S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.log_stream is None)
+        ),
         workflows(),
         SystemClock(),
         CloudWatchRolloutAlarms(),
