@@ -1,4 +1,5 @@
-"""`make up`: the embedded AWS, our resources, the demo tenant and the local API."""
+"""`make up`: the embedded AWS (a child process), our resources, the demo tenant and the local
+API."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.local.embedded_aws import EmbeddedAws
+from infra.local.embedded_aws import EmbeddedAwsProcess
 from infra.local.functions import load_handler
 from infra.local.gateway import AUTHORIZER
 from infra.local.http_server import LocalApi
@@ -24,7 +25,7 @@ HOST = "127.0.0.1"
 
 @dataclass
 class RunningStack:
-    aws: EmbeddedAws
+    aws: EmbeddedAwsProcess
     api: LocalApi
     demo: SeededTenant
 
@@ -34,14 +35,18 @@ class RunningStack:
 
 
 def start(api_port: int, aws_port: int, local_dir: Path | None = LOCAL_DIR) -> RunningStack:
-    embedded = EmbeddedAws(HOST, aws_port).start()
-    create_all()
-    demo = seed_demo(local_dir, trained=True)
-    # Import every handler before the port opens: "ready" (health 200) then means every route
-    # answers at once, instead of the first call to each paying its import on a busy machine.
-    for name in (AUTHORIZER, *(r.name for r in ROUTES)):
-        load_handler(name)
-    api = LocalApi(HOST, api_port).start()
+    embedded = EmbeddedAwsProcess(HOST, aws_port).start()
+    try:
+        create_all()
+        demo = seed_demo(local_dir, trained=True)
+        # Import every handler before the port opens: "ready" (health 200) then means every
+        # route answers at once, instead of the first call to each paying its import.
+        for name in (AUTHORIZER, *(r.name for r in ROUTES)):
+            load_handler(name)
+        api = LocalApi(HOST, api_port).start()
+    except BaseException:
+        embedded.stop()
+        raise
     if local_dir is not None:
         (local_dir / "stack.json").write_text(
             json.dumps(
