@@ -223,3 +223,26 @@ def test_a_rollback_in_the_watch_marks_the_once_production_candidate(world: Worl
     assert v.status is PolicyStatus.ROLLED_BACK and v.last_rollout is not None
     assert v.last_rollout.outcome is RolloutOutcome.UNHEALTHY
     assert "post-promotion watch" in (v.last_rollout.reason or "")
+
+
+def test_an_alarm_that_loses_a_write_race_with_a_controller_look_still_rolls_back(
+    world: World,
+) -> None:
+    rollout = world.start()
+    world.health.kind = "thin"
+    commit = world.store.commit
+    raced = []
+
+    def controller_looks_first(transition: Any) -> None:
+        if not raced:  # the controller's hold lands between the alarm's read and its write
+            raced.append(True)
+            world.clock.current += timedelta(seconds=1)
+            world.rollouts.tick(T, A, rollout.rollout_id)
+        commit(transition)
+
+    world.store.commit = controller_looks_first  # type: ignore[method-assign]
+    after = world.rollouts.alarm_rollback(T, A, rollout.rollout_id, "policyhub-rollout-x-p95")
+    assert raced and after is not None and after.state.value == "rolled_back"
+    assert world.rollouts.get(T, A, rollout.rollout_id).state.value == "rolled_back"
+    assert world.last_audit(AuditAction.AUTO_ROLLBACK).details["alarm"] == (
+        "policyhub-rollout-x-p95")

@@ -432,7 +432,17 @@ class RolloutService:
     def alarm_rollback(
         self, tenant_id: str, agent_type: str, rollout_id: str, alarm: str
     ) -> Rollout | None:
-        """A per-rollout CloudWatch alarm fired: roll back at once (no-op once it has ended)."""
+        """A per-rollout CloudWatch alarm fired: roll back at once (no-op once it has ended).
+
+        Like an admin's abort, it re-reads and tries again when it lost a write race with the
+        controller's look: an alarm that fires during a step must still roll back."""
+        return _outlasting_the_controller(
+            lambda: self._alarm_rollback_once(tenant_id, agent_type, rollout_id, alarm)
+        )
+
+    def _alarm_rollback_once(
+        self, tenant_id: str, agent_type: str, rollout_id: str, alarm: str
+    ) -> Rollout | None:
         rollout = self.get(tenant_id, agent_type, rollout_id)
         if rollout.is_terminal:
             return None
