@@ -231,7 +231,7 @@ def test_an_alarm_that_loses_a_write_race_with_a_controller_look_still_rolls_bac
     rollout = world.start()
     world.health.kind = "thin"
     commit = world.store.commit
-    raced = []
+    raced: list[bool] = []
 
     def controller_looks_first(transition: Any) -> None:
         if not raced:  # the controller's hold lands between the alarm's read and its write
