@@ -33,6 +33,9 @@ class VariantHealth:
     latency_p95_ms: float | None = None
     latency_p50_ms: float | None = None
     """Optional; sharpens the noise estimate of the p95 (see decision 032)."""
+    latency_p93_ms: float | None = None
+    latency_p97_ms: float | None = None
+    """Optional; with both, the p95's noise is also measured from the data (decision 098)."""
     constraint_violations: int = 0
     shadow_decisions: int = 0
     """Shadow stage only (candidate): decisions the candidate scored without serving."""
@@ -71,6 +74,12 @@ class VariantHealth:
 
     def usable_p50(self) -> float | None:
         return _positive_finite(self.latency_p50_ms)
+
+    def usable_p93(self) -> float | None:
+        return _positive_finite(self.latency_p93_ms)
+
+    def usable_p97(self) -> float | None:
+        return _positive_finite(self.latency_p97_ms)
 
 
 def _positive_finite(value: float | None) -> float | None:

@@ -128,6 +128,8 @@ class StepMetrics(BaseModel):
     success_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     latency_p95_ms: float | None = Field(default=None, ge=0.0)
     latency_p50_ms: float | None = Field(default=None, ge=0.0)
+    latency_p93_ms: float | None = Field(default=None, ge=0.0)
+    latency_p97_ms: float | None = Field(default=None, ge=0.0)
     outcomes: int = Field(default=0, ge=0)
     """Decisions with a known outcome (feedback or a serving error) behind `success_rate`."""
 

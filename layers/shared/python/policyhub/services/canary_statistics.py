@@ -48,6 +48,8 @@ SUCCESS_PRIOR_ODDS_SHIFT = math.log(2.0)
 `healthy`) relative to the threshold."""
 
 LATENCY_QUANTILE = 0.95
+SPACING_QUANTILES = 0.02
+"""Half the gap between the quantiles (p93, p97) whose spacing estimates the density at p95."""
 LATENCY_SAFETY = 1.25
 """Widens the p95 standard error: tails heavier than log-normal (e.g. Pareto) have a lower
 density at the p95 than the fitted log-normal says."""
@@ -288,6 +290,9 @@ class LatencyEvidence:
     p95_ms: float
     p50_ms: float | None
     samples: int
+    p93_ms: float | None = None
+    p97_ms: float | None = None
+    """With both, the density at the p95 is also read off the data (decision 098)."""
 
     def log_spread(self) -> float:
         """Log-normal sigma through the p50 and p95, clamped; a wide default without p50."""
@@ -297,15 +302,22 @@ class LatencyEvidence:
         return min(max(sigma, MIN_LOG_SPREAD), MAX_LOG_SPREAD)
 
     def log_p95_standard_error(self) -> float:
-        """Asymptotic s.e. of log(sample p95): sqrt(p(1-p)/n) / (q f(q)), with q f(q) =
-        φ(z_p) / sigma for a log-normal."""
+        """Asymptotic s.e. of log(sample p95): sqrt(p(1-p)/n) / (q f(q)).
+
+        q f(q) is taken from a log-normal through the p50 and p95 (φ(z_p) / sigma) and, when
+        the p93 and p97 are known, also from the data: the quantile spacing estimate
+        (Siddiqui; Bloch and Gastwirth) q f(q) ~ 0.04 / log(p97 / p93). The smaller density
+        (the larger error) wins: a latency distribution with a cliff near its p95 (a fast core
+        and a slow tail, as when a few percent of requests wait for something) has a far
+        noisier p95 than a log-normal fit claims, and the fit alone would roll back equal
+        candidates."""
         p = LATENCY_QUANTILE
-        return (
-            LATENCY_SAFETY
-            * self.log_spread()
-            * math.sqrt(p * (1.0 - p) / self.samples)
-            / _DENSITY_AT_P95
-        )
+        fitted = self.log_spread() / _DENSITY_AT_P95
+        spacing = 0.0
+        if (self.p93_ms is not None and self.p97_ms is not None
+                and 0.0 < self.p93_ms <= self.p95_ms <= self.p97_ms):
+            spacing = math.log(self.p97_ms / self.p93_ms) / (2 * SPACING_QUANTILES)
+        return LATENCY_SAFETY * max(fitted, spacing) * math.sqrt(p * (1.0 - p) / self.samples)
 
 
 def mixture_boundary(information_ratio: float, alpha: float) -> float:

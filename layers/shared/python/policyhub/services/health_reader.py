@@ -33,13 +33,20 @@ class _Tally:
 
     def health(self, excess_violations: int = 0) -> VariantHealth:
         lat = np.asarray(self.latencies, dtype=np.float64)
+        p50, p93, p95, p97 = (
+            (float(q) for q in np.percentile(lat, [50, 93, 95, 97]))
+            if lat.size
+            else (None, None, None, None)
+        )
         return VariantHealth(
             requests=self.requests,
             errors=self.errors,
             feedback_successes=self.successes,
             feedback_failures=self.failures,
-            latency_p95_ms=float(np.percentile(lat, 95)) if lat.size else None,
-            latency_p50_ms=float(np.percentile(lat, 50)) if lat.size else None,
+            latency_p95_ms=p95,
+            latency_p50_ms=p50,
+            latency_p93_ms=p93,
+            latency_p97_ms=p97,
             constraint_violations=excess_violations,
             shadow_decisions=self.shadow,
             shadow_errors=self.shadow_errors,

@@ -224,6 +224,8 @@ def _metrics(variant: VariantHealth) -> StepMetrics:
         success_rate=variant.success_rate,
         latency_p95_ms=variant.usable_p95(),
         latency_p50_ms=variant.usable_p50(),
+        latency_p93_ms=variant.usable_p93(),
+        latency_p97_ms=variant.usable_p97(),
         outcomes=variant.outcomes,
     )
 
@@ -385,12 +387,17 @@ def _latency_check(
             reason=f"p95 latency missing or not a number for {missing}",
         )
     return latency_ratio_check(
-        LatencyEvidence(candidate_p95, candidate.latency_p50_ms, candidate.requests),
-        LatencyEvidence(baseline_p95, baseline.latency_p50_ms, baseline.requests),
+        _evidence(candidate, candidate_p95),
+        _evidence(baseline, baseline_p95),
         config.max_latency_increase,
         rollback_alpha=alpha,
         baseline_is_reference=not live_baseline,
     )
+
+
+def _evidence(metrics: StepMetrics, p95: float) -> LatencyEvidence:
+    return LatencyEvidence(p95, metrics.latency_p50_ms, metrics.requests,
+                           metrics.latency_p93_ms, metrics.latency_p97_ms)
 
 
 # ---- applying -------------------------------------------------------------------------------
@@ -492,21 +499,21 @@ def pooled_reference(steps: tuple[RolloutStep, ...]) -> StepMetrics | None:
     if len(live) <= 1:
         return live[0] if live else None
     requests = sum(b.requests for b in live)
-    with_p50 = [b for b in live if b.latency_p50_ms is not None and b.latency_p50_ms > 0]
     with_rate = [b for b in live if b.success_rate is not None and b.outcomes > 0]
     outcomes = sum(b.outcomes for b in with_rate)
 
-    def log_mean(values: list[tuple[float, int]]) -> float:
-        return math.exp(sum(n * math.log(v) for v, n in values) / sum(n for _, n in values))
+    def log_mean(field: str) -> float | None:
+        values = [(getattr(b, field), b.requests) for b in live]
+        if any(v is None or v <= 0 for v, _ in values):
+            return None
+        return math.exp(sum(n * math.log(v) for v, n in values) / requests)
 
     return StepMetrics(
         requests=requests,
-        latency_p95_ms=log_mean([(b.latency_p95_ms or 0.0, b.requests) for b in live]),
-        latency_p50_ms=(
-            log_mean([(b.latency_p50_ms or 0.0, b.requests) for b in with_p50])
-            if len(with_p50) == len(live)
-            else None
-        ),
+        latency_p95_ms=log_mean("latency_p95_ms"),
+        latency_p50_ms=log_mean("latency_p50_ms"),
+        latency_p93_ms=log_mean("latency_p93_ms"),
+        latency_p97_ms=log_mean("latency_p97_ms"),
         success_rate=(
             sum((b.success_rate or 0.0) * b.outcomes for b in with_rate) / outcomes
             if outcomes
