@@ -268,3 +268,31 @@ def test_a_thin_baseline_reference_lowers_the_target_to_what_the_comparison_can_
                                      rollback_alpha=alpha)
     assert thin.verdict is Verdict.HEALTHY and "only 300 samples" in thin.reason
     assert as_if_live.verdict is Verdict.INCONCLUSIVE
+
+
+def test_a_latency_cliff_near_the_p95_widens_the_error_so_equal_candidates_stay_safe() -> None:
+    """A fast core and a 6 % slow tail: the p95 sits on the cliff. The log-normal fit alone
+    calls an equal candidate slower than +20 % at some look in many paths; the data's own
+    quantile spacing does not."""
+    rng = np.random.default_rng(11)
+    alpha = rollback_alpha(PipelineConfig())
+
+    def draw(n: int) -> np.ndarray:
+        slow = rng.random(n) < 0.06
+        return np.where(slow, rng.lognormal(math.log(4.0), 0.3, n),
+                        rng.lognormal(math.log(1.0), 0.15, n))
+
+    def evidence(x: np.ndarray, spacing: bool) -> LatencyEvidence:
+        p50, p93, p95, p97 = (float(q) for q in np.percentile(x, [50, 93, 95, 97]))
+        return LatencyEvidence(p95, p50, x.size, *((p93, p97) if spacing else (None, None)))
+
+    rolled_back = {True: 0, False: 0}
+    for _ in range(60):
+        base, cand = draw(4000), draw(4000)
+        for spacing in (True, False):
+            rolled_back[spacing] += any(
+                latency_ratio_check(evidence(cand[:n], spacing), evidence(base[:n], spacing),
+                                    0.2, rollback_alpha=alpha).verdict is Verdict.UNHEALTHY
+                for n in range(200, 4001, 200))
+    assert rolled_back[True] == 0
+    assert rolled_back[False] >= 3  # what the fit alone did
