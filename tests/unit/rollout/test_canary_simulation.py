@@ -2,27 +2,47 @@
 
 from __future__ import annotations
 
-from bench.canary_sim import SCENARIOS, run_scenario
+from bench.canary_sim import DEFAULT, ScenarioReport, local_setting, run_scenario
 
-ROLLOUTS = 200
+ROLLOUTS = 100
+EQUAL, WORSE, SLOWER, AT_LIMIT = range(4)
 
 
-def test_a_candidate_equal_to_production_is_almost_never_rolled_back() -> None:
-    # Good rollouts run all stages, about 110 looks each at one every 2 minutes: fewer of them.
-    report = run_scenario(SCENARIOS[0], ROLLOUTS // 2, seed=101, requests_per_second=10.0,
-                          tick_seconds=120.0)
+def _run(index: int, rollouts: int = ROLLOUTS, seed: int = 101, local: bool = False
+         ) -> ScenarioReport:
+    setting = local_setting() if local else DEFAULT
+    return run_scenario(setting.scenarios()[index], setting, rollouts, seed)
+
+
+def test_a_candidate_equal_to_production_is_promoted_in_bounded_time() -> None:
+    report = _run(EQUAL, rollouts=60)
     assert report.rollback_rate <= 0.03
     assert all(r.seconds_to_promotion is not None for r in report.results if not r.rolled_back)
+    ratio = report.promotion_ratio()
+    assert ratio is not None and ratio <= 3.0
 
 
 def test_a_candidate_ten_points_worse_is_rolled_back_by_its_second_canary_step() -> None:
-    report = run_scenario(SCENARIOS[1], ROLLOUTS, seed=102, requests_per_second=10.0,
-                          tick_seconds=60.0)
+    assert _run(WORSE, seed=102).rolled_back_by_canary_step(2) >= 0.90
+
+
+def test_a_candidate_with_half_again_the_p95_is_rolled_back_by_its_second_canary_step() -> None:
+    report = _run(SLOWER, seed=103)
     assert report.rolled_back_by_canary_step(2) >= 0.90
-
-
-def test_a_candidate_with_half_again_the_p95_is_rolled_back() -> None:
-    report = run_scenario(SCENARIOS[2], ROLLOUTS, seed=103, requests_per_second=10.0,
-                          tick_seconds=60.0)
-    assert report.rollback_rate >= 0.90
     assert all(r.seconds_to_promotion is None for r in report.results if r.rolled_back)
+
+
+def test_a_p95_exactly_at_the_limit_is_promoted() -> None:
+    assert _run(AT_LIMIT, rollouts=40, seed=104).rollback_rate <= 0.05
+
+
+def test_on_the_local_compressed_pipeline_every_rollout_ends_and_no_slow_candidate_is_promoted(
+) -> None:
+    # The machine's measured latency tail needs thousands of samples per step to prove a p95
+    # within +20 % (decision 098): equal candidates time out at 1 decision/s, but none is
+    # promoted blind, none is stuck, and a +50 % candidate never reaches production.
+    for index, seed in ((EQUAL, 105), (SLOWER, 106)):
+        report = _run(index, rollouts=20, seed=seed, local=True)
+        assert report.longest_seconds() <= report.setting.longest_possible_seconds
+        if index == SLOWER:
+            assert report.rollback_rate == 1.0
