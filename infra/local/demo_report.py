@@ -292,8 +292,8 @@ def write_report(report: DemoReport, directory: Path) -> Path:
             + _img(success, "success rate per step")
             + _img(latency, "p95 latency per step")
             + "<p>At 100 % and in the post-promotion watch no request is served by production, "
-            "so their 'baseline' is the production numbers of the last healthy step before "
-            "(docs/decisions/033).</p>" + _steps_table(r)
+            "so their 'baseline' is production pooled over the healthy canary steps below "
+            "100 % (docs/decisions/098).</p>" + _steps_table(r)
         )
     if report.compare:
         c = report.compare

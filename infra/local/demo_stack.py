@@ -1,10 +1,14 @@
-"""The demo's stack: the embedded AWS in a child process, the API and the controller in this one.
+"""The demo's stack: the embedded AWS and the API each in a child process, the users in this one.
 
-`make up` runs everything in one process. The demo pushes thousands of requests through it
-on a 2-core machine while the rollout controller re-reads the interaction logs every tick, and
-in one process all of that queues for one interpreter lock. With moto's server in a child
-process the emulated AWS gets the second core; the API, the handlers, the controller and the
-training worker are the same code `make up` runs (docs/decisions/091).
+`make up` runs everything in one process. The demo pushes thousands of requests through the
+stack on a 2-core machine while the rollout controller judges every step, and the rollout's
+latency rule compares the p95 of two variants' rank latencies. In one process the simulated
+users' threads, moto, the handlers and the controller would all queue for one interpreter
+lock, and the latency the rank handler logs would be mostly that queue (a p95 of 5-20 ms
+around a 1 ms median), wider than any policy's difference. So moto's server runs in one child
+process, the API (the same `LocalApi`, handlers and rollout controller thread that `make up`
+runs) in another, and this process keeps only the users, the story and the training job
+started by the schedule handler (docs/decisions/091).
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from pathlib import Path
 
 import requests
 
-from infra.local.embedded_aws import EmbeddedAws, aws_environment
+from infra.local.embedded_aws import EmbeddedAwsProcess, die_with_parent
+from infra.local.functions import load_handler
+from infra.local.gateway import AUTHORIZER
 from infra.local.http_server import LocalApi
 from infra.local.resources import create_all
 from infra.local.seed import SeededTenant, seed_demo
 from policyhub.adapters import aws
 from policyhub.api import container
+from policyhub.api.routes import ROUTES
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,68 +41,82 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class DemoStack:
-    aws_process: subprocess.Popen[bytes]
-    aws_endpoint: str
-    api: LocalApi
+    aws: EmbeddedAwsProcess
+    api_process: subprocess.Popen[bytes]
+    api_url: str
     demo: SeededTenant
 
+    @property
+    def aws_endpoint(self) -> str:
+        return self.aws.endpoint
+
     def stop(self) -> None:
-        self.api.stop()
-        container.reset()
-        self.aws_process.terminate()
+        self.api_process.terminate()
         try:
-            self.aws_process.wait(timeout=10)
+            self.api_process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            self.aws_process.kill()
-            self.aws_process.wait()
+            self.api_process.kill()
+            self.api_process.wait()
+        self.aws.stop()
+        container.reset()
 
 
-def _wait_until_up(endpoint: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"the embedded AWS exited with {process.returncode}")
+            raise RuntimeError(f"the {what} exited with {process.returncode}")
         try:
-            if requests.get(f"{endpoint}/moto-api/", timeout=1).status_code == 200:
+            if requests.get(url, timeout=1).status_code == 200:
                 return
         except requests.ConnectionError:
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the embedded AWS did not answer on {endpoint} in {timeout} s")
+            raise TimeoutError(f"the {what} did not answer on {url} in {timeout} s")
         time.sleep(0.1)
 
 
 def start_demo_stack(api_port: int, aws_port: int, local_dir: Path | None) -> DemoStack:
-    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "infra.local.demo_stack", str(aws_port)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": python_path},
-    )
-    endpoint = f"http://{HOST}:{aws_port}"
+    embedded = EmbeddedAwsProcess(HOST, aws_port).start()
+    api_process: subprocess.Popen[bytes] | None = None
     try:
-        _wait_until_up(endpoint, process, timeout=60)
-        os.environ.update(aws_environment(endpoint))
-        aws.reset_clients()
-        container.reset()
         create_all()
         demo = seed_demo(local_dir)
-        api = LocalApi(HOST, api_port).start()
+        python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        api_process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "infra.local.demo_stack", str(api_port)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": python_path},  # the embedded AWS's, set above
+            preexec_fn=die_with_parent,
+        )
+        api_url = f"http://{HOST}:{api_port}/v1"
+        _wait_until_up(f"{api_url}/health", api_process, "local API", timeout=120)
     except BaseException:
-        process.terminate()
-        process.wait()
+        if api_process is not None:
+            api_process.terminate()
+            api_process.wait()
+        embedded.stop()
         raise
-    return DemoStack(process, endpoint, api, demo)
+    return DemoStack(embedded, api_process, api_url, demo)
 
 
-def serve_embedded_aws(port: int) -> None:
-    """The child: moto's server (with our DynamoDB write isolation) until terminated."""
-    EmbeddedAws(HOST, port).start()
+def serve_api(port: int) -> None:
+    """The child: the local API, its handlers and the rollout controller, on the embedded AWS
+    its parent started (the environment says where)."""
+    aws.reset_clients()
+    container.reset()
+    for name in (AUTHORIZER, *(r.name for r in ROUTES)):
+        load_handler(name)
+    api = LocalApi(HOST, port).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        done.wait()
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            done.wait()
+    finally:
+        api.stop()
+        container.reset()
 
 
 if __name__ == "__main__":
-    serve_embedded_aws(int(sys.argv[1]))
+    serve_api(int(sys.argv[1]))
