@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from policyhub.client import PolicyHubClient
-from policyhub.ml.onnx_models import random_mlp_policy
+from policyhub.ml.onnx_models import linear_policy, random_mlp_policy
 from tests.e2e.conftest import ROOT, LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -114,3 +114,38 @@ def test_users_rank_and_report_until_ctrl_c_and_every_visit_is_logged(
     assert {f["decision_id"] for f in feedback} == set(decisions)
     assert all(d["variant"] == "production" and len(d["context"]) == 4 for d in decisions.values())
     assert 0 < sum(f["success"] for f in feedback) < served
+
+
+def test_the_readme_local_promote_with_traffic_reaches_production_in_minutes(
+    local_stack: LocalStack,
+) -> None:
+    """README: `policyhub --local traffic` in one terminal, then a promote with
+    examples/local_pipeline.json. Production and candidate both rank by the retrieval score
+    (the candidate with a constant offset), so the candidate is equal in every respect."""
+    agent = "readme_agent"
+    client = PolicyHubClient(local_stack.base, local_stack.admin_key)
+    weights = [0.0] * 16 + [1.0]  # 8 context + 8 item features, then the retrieval score
+    for bias in (0.0, 0.5):
+        artifact = base64.b64encode(linear_policy(weights, bias)).decode()
+        client.register(artifact, 8, 8, agent, "ranks by retrieval score")
+    client.promote("v1.0.0", agent, "immediate")
+    pipeline = json.loads((ROOT / "examples" / "local_pipeline.json").read_text())
+    traffic = subprocess.Popen(
+        [CLI, "--local", "traffic", "-a", agent, "--rps", "20"],
+        env=local_stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        rollout = client.promote("v1.0.1", agent, "safe", "README line", pipeline)
+        deadline = time.monotonic() + 600
+        while True:
+            rollout = client.rollout(rollout["rollout_id"], agent)
+            if rollout["state"] in ("rolled_back", "aborted") or rollout.get("ended_at"):
+                break
+            assert time.monotonic() < deadline, rollout["steps"][-1]
+            time.sleep(2)
+    finally:
+        traffic.terminate()
+        traffic.wait(timeout=30)
+    assert rollout["state"] == "promoted", rollout["outcome_reason"]
+    assert [s["verdict"] for s in rollout["steps"]] == ["healthy"] * 7
+    assert client.status(agent)["production"]["version"] == "v1.0.1"

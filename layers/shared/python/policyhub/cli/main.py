@@ -305,6 +305,7 @@ def rollouts_watch(
             time.sleep(interval)
             rollout = _run(lambda: client.rollout(rollout_id, agent_type))
             live.update(rollout_view(rollout))
+    console.print()  # Live's last frame ends without a newline when stdout is not a terminal
     if rollout["state"] != "promoted":
         raise typer.Exit(1)
 
