@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from infra.local.embedded_aws import EmbeddedAwsProcess, die_with_parent
+from infra.local.embedded_aws import EmbeddedAwsProcess, die_with_parent, stop_child
 from infra.local.functions import load_handler
 from infra.local.gateway import AUTHORIZER
 from infra.local.http_server import LocalApi
@@ -51,12 +51,7 @@ class DemoStack:
         return self.aws.endpoint
 
     def stop(self) -> None:
-        self.api_process.terminate()
-        try:
-            self.api_process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.api_process.kill()
-            self.api_process.wait()
+        stop_child(self.api_process)
         self.aws.stop()
         container.reset()
 
