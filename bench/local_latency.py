@@ -31,6 +31,7 @@ import numpy as np
 import requests
 
 from bench.canary_sim import LOCAL_LATENCY_FILE
+from infra.local.children import wait_until_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = {"canary_steps": [50, 100], "step_seconds": 86_400, "max_step_seconds": 86_400,
@@ -42,20 +43,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _wait_healthy(base: str, stack: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stack.poll() is not None:
-            raise RuntimeError("the local stack exited while starting")
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError("the local stack did not become healthy")
 
 
 def _latencies(local_dir: Path, rollout_id: str) -> dict[str, list[float]]:
@@ -87,7 +74,7 @@ def measure(seconds: float, rps: float, stack_env: dict[str, str] | None = None
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{api_port}/v1"
-            _wait_healthy(base, stack)
+            wait_until_answers(f"{base}/health", stack, "local stack", timeout=300)
             key = (local_dir / "admin-key").read_text()
             r = requests.post(f"{base}/policies/promote", timeout=30,
                               headers={"Authorization": f"Bearer {key}"},

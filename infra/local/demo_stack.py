@@ -1,31 +1,24 @@
 """The demo's stack: the embedded AWS and the API each in a child process, the users in this one.
 
-`make up` runs everything in one process. The demo pushes thousands of requests through the
-stack on a 2-core machine while the rollout controller judges every step, and the rollout's
-latency rule compares the p95 of two variants' rank latencies. In one process the simulated
-users' threads, moto, the handlers and the controller would all queue for one interpreter
-lock, and the latency the rank handler logs would be mostly that queue (a p95 of 5-20 ms
-around a 1 ms median), wider than any policy's difference. So moto's server runs in one child
-process, the API (the same `LocalApi`, handlers and rollout controller thread that `make up`
-runs) in another, and this process keeps only the users, the story and the training job
-started by the schedule handler (docs/decisions/091).
+The demo pushes thousands of requests through the stack on a 2-core machine while the
+rollout controller judges every step, and the rollout's latency rule compares the p95 of two
+variants' rank latencies. With the simulated users' threads in the API's process, they, the
+handlers and the controller would all queue for one interpreter lock, and the latency the rank
+handler logs would be mostly that queue (a p95 of 5-20 ms around a 1 ms median). So moto's
+server runs in one child process (as in `make up`), the API (the same `LocalApi`, handlers and
+rollout controller thread that `make up` runs) in another, and this process keeps only the
+users, the story and the training job started by the schedule handler (docs/decisions/091).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
-from infra.local.embedded_aws import EmbeddedAwsProcess, die_with_parent, stop_child
+from infra.local.children import spawn, stop_child, until_terminated, wait_until_answers
+from infra.local.embedded_aws import EmbeddedAwsProcess
 from infra.local.functions import load_handler
 from infra.local.gateway import AUTHORIZER
 from infra.local.http_server import LocalApi
@@ -36,7 +29,6 @@ from policyhub.api import container
 from policyhub.api.routes import ROUTES
 
 HOST = "127.0.0.1"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -56,40 +48,19 @@ class DemoStack:
         container.reset()
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the {what} exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the {what} did not answer on {url} in {timeout} s")
-        time.sleep(0.1)
-
-
 def start_demo_stack(api_port: int, aws_port: int, local_dir: Path | None) -> DemoStack:
     embedded = EmbeddedAwsProcess(HOST, aws_port).start()
     api_process: subprocess.Popen[bytes] | None = None
     try:
         create_all()
         demo = seed_demo(local_dir)
-        python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        api_process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "infra.local.demo_stack", str(api_port)],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": python_path},  # the embedded AWS's, set above
-            preexec_fn=die_with_parent,
-        )
+        # The child inherits the embedded AWS's environment, set by `start` above.
+        api_process = spawn("infra.local.demo_stack", str(api_port))
         api_url = f"http://{HOST}:{api_port}/v1"
-        _wait_until_up(f"{api_url}/health", api_process, "local API", timeout=120)
+        wait_until_answers(f"{api_url}/health", api_process, "local API", timeout=120)
     except BaseException:
         if api_process is not None:
-            api_process.terminate()
-            api_process.wait()
+            stop_child(api_process)
         embedded.stop()
         raise
     return DemoStack(embedded, api_process, api_url, demo)
@@ -103,11 +74,8 @@ def serve_api(port: int) -> None:
     for name in (AUTHORIZER, *(r.name for r in ROUTES)):
         load_handler(name)
     api = LocalApi(HOST, port).start()
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            done.wait()
+        until_terminated()
     finally:
         api.stop()
         container.reset()
