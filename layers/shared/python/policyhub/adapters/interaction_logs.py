@@ -273,9 +273,13 @@ class S3InteractionLog:
 
     def _keys(self, prefix: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
         keys: list[tuple[datetime, str, str]] = []
-        after = _local_keys_from(prefix, start) if self._time_ordered_keys else ""
-        pages = aws.s3().get_paginator("list_objects_v2").paginate(
-            Bucket=self._bucket, Prefix=prefix, StartAfter=after
+        paginator = aws.s3().get_paginator("list_objects_v2")
+        pages = (
+            paginator.paginate(
+                Bucket=self._bucket, Prefix=prefix, StartAfter=_local_keys_from(prefix, start)
+            )
+            if self._time_ordered_keys
+            else paginator.paginate(Bucket=self._bucket, Prefix=prefix)  # as Firehose names them
         )
         for page in pages:
             for obj in page.get("Contents", []):
