@@ -120,14 +120,11 @@ def live_step_lines(rollout: dict[str, Any], now: datetime | None = None) -> lis
     lines = [Text.assemble(("live step: ", "bold"), timing)]
     need = progress.get("samples_needed")
     base, cand = step.get("baseline") or {}, step.get("candidate") or {}
-    live_baseline = step["stage"] == "shadow" or (
-        step["stage"] == "canary" and step["traffic_percent"] < 100
-    )
     if need is not None:
         if step["stage"] == "shadow":
             parts = [f"candidate scored {cand.get('requests', 0):,} / {need:,} decisions",
                      f"production served {base.get('requests', 0):,}"]
-        elif live_baseline:
+        elif step["stage"] == "canary" and step["traffic_percent"] < 100:
             parts = [f"baseline {base.get('requests', 0):,} / {need:,}",
                      f"candidate {cand.get('requests', 0):,} / {need:,}"]
         else:
