@@ -46,7 +46,7 @@ from policyhub.domain.rollout import (
     Verdict,
     start_rollout,
 )
-from policyhub.services.rollout_controller import apply, step
+from policyhub.domain.rollout_judge import apply, step
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 LOCAL_LATENCY_FILE = Path(__file__).with_name("data") / "local_rank_latency_ms.txt"

@@ -311,7 +311,7 @@ def test_experiment_requests_are_validated(demo: Api) -> None:
 
 
 def test_an_abort_while_the_controller_is_mid_step_leaves_one_consistent_state(demo: Api) -> None:
-    from policyhub.services.rollout_controller import apply, step
+    from policyhub.domain.rollout_judge import apply, step
 
     rollout = demo.post(
         "/policies/promote",

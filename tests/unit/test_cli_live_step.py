@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from policyhub.cli import main as cli
 from policyhub.cli.render import live_step_lines, rollout_view
-from policyhub.services.rollout_controller import apply, step
+from policyhub.domain.rollout_judge import apply, step
 from tests.unit.rollout.builders import at, in_canary, in_shadow, variant, window
 from tests.unit.test_promote_force_client import Recorded, _client
 

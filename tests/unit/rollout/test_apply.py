@@ -8,7 +8,7 @@ import pytest
 
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.rollout import RolloutState, Stage, Verdict
-from policyhub.services.rollout_controller import DecisionKind, apply, step
+from policyhub.domain.rollout_judge import DecisionKind, apply, step
 from tests.unit.rollout.builders import (
     DEFAULTS,
     REFERENCE,

@@ -9,15 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policyhub.domain.rollout import PipelineConfig, Verdict
-from policyhub.services import canary_statistics as stats
-from policyhub.services.canary_statistics import (
+from policyhub.domain import canary_statistics as stats
+from policyhub.domain.canary_statistics import (
     LatencyEvidence,
     latency_ratio_check,
     mixture_boundary,
     rollback_alpha,
     success_rate_check,
 )
+from policyhub.domain.rollout import PipelineConfig, Verdict
 
 LOOKS = range(50, 2001, 25)
 

@@ -16,7 +16,7 @@ from policyhub.domain.rollout import (
     Stage,
     abort_rollout,
 )
-from policyhub.services.rollout_controller import apply, step
+from policyhub.domain.rollout_judge import apply, step
 from tests.unit.rollout.builders import (
     DEFAULTS,
     at,

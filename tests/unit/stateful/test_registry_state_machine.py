@@ -24,10 +24,10 @@ from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
 from policyhub.domain.rollout import Rollout, RolloutState, RolloutStrategy, Stage, Verdict
+from policyhub.domain.rollout_judge import apply, step
 from policyhub.domain.versions import FeatureSchema, PolicyStatus, PromoteAgain
 from policyhub.ml.onnx_models import random_linear_policy
 from policyhub.services.registry import Registry
-from policyhub.services.rollout_controller import apply, step
 from policyhub.services.rollouts import RolloutService
 
 T, A = "acme", "memory_manager"

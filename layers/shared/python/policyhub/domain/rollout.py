@@ -1,7 +1,7 @@
 """Rollouts: the pipeline settings, the record of every step, and the state rules around them.
 
 A rollout moves one candidate version through shadow -> canary steps -> production and then
-watches the new production for a while. The judging lives in `services.rollout_controller`;
+watches the new production for a while. The judging lives in `domain.rollout_judge`;
 this module holds what is stored (plain dicts via `to_dict`/`from_dict`) and the rules that do
 not need judging: how a rollout starts, what is terminal, how an abort closes it.
 """

@@ -32,6 +32,7 @@ from policyhub.domain.rollout import (
     abort_rollout,
     start_rollout,
 )
+from policyhub.domain.rollout_judge import Decision, DecisionKind, apply, step
 from policyhub.domain.routing import RolloutRoute, ServedPolicy
 from policyhub.domain.transition import RolloutWrite, Transition, VersionUpdate
 from policyhub.domain.versions import PolicyStatus, PolicyVersion, RolloutOutcome
@@ -46,7 +47,6 @@ from policyhub.ports import (
     WorkflowStarter,
 )
 from policyhub.services.registry import Promotion, Registry
-from policyhub.services.rollout_controller import Decision, DecisionKind, apply, step
 
 MAX_WAIT_SECONDS = 60
 logger = logging.getLogger("policyhub.rollouts")

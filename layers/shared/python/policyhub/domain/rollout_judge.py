@@ -29,6 +29,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from policyhub.domain.canary_statistics import (
+    CheckResult,
+    LatencyEvidence,
+    latency_ratio_check,
+    rollback_alpha,
+    success_rate_check,
+)
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
 from policyhub.domain.rollout import (
@@ -42,13 +49,6 @@ from policyhub.domain.rollout import (
     Verdict,
     require_active,
     require_aware,
-)
-from policyhub.services.canary_statistics import (
-    CheckResult,
-    LatencyEvidence,
-    latency_ratio_check,
-    rollback_alpha,
-    success_rate_check,
 )
 
 
