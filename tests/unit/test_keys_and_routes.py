@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from policyhub.adapters.memory import FixedClock, MemoryStore
 from policyhub.api.routes import ROUTES, match
 from policyhub.domain.access import Role, Tier
 from policyhub.domain.errors import PolicyHubError
 from policyhub.services.keys import KeyService
+from tests.support.fakes import FixedClock, MemoryStore
 
 
 @pytest.fixture

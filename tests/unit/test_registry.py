@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemoryStore
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.audit import AuditAction
 from policyhub.domain.errors import PolicyHubError
@@ -12,6 +11,7 @@ from policyhub.domain.versions import FeatureSchema, PolicyStatus
 from policyhub.ml.onnx_models import random_linear_policy
 from policyhub.ml.validation import validate_policy_artifact
 from policyhub.services.registry import Registry
+from tests.support.fakes import FixedClock, MemoryArtifactStore, MemoryStore
 
 SCHEMA = FeatureSchema(context_dim=2, item_dim=2)
 ADMIN = Principal("acme", "key1", Tier.PRO, Role.ADMIN)

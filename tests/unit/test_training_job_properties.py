@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemoryJobStore, MemoryStore
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.training import JobTrigger
 from policyhub.domain.versions import FeatureSchema
 from policyhub.services.registry import Registry
 from policyhub.services.training import TrainingService
+from tests.support.fakes import FixedClock, MemoryArtifactStore, MemoryJobStore, MemoryStore
 from tests.support.learning import FixedAgents, MemoryInteractionLog, RecordingRunner
 
 AGENTS = ("memory_manager", "search")

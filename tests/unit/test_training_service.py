@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemoryJobStore, MemoryStore
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.audit import AuditAction
 from policyhub.domain.errors import PolicyHubError
@@ -18,6 +17,7 @@ from policyhub.ml.trainer import TrainerConfig
 from policyhub.ml.validation import validate_policy_artifact
 from policyhub.services.registry import Registry
 from policyhub.services.training import TrainingConfig, TrainingService
+from tests.support.fakes import FixedClock, MemoryArtifactStore, MemoryJobStore, MemoryStore
 from tests.support.learning import (
     FixedAgents,
     MemoryInteractionLog,

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemoryStore
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.audit import AuditAction, AuditEvent
 from policyhub.domain.errors import PolicyHubError
@@ -19,6 +18,7 @@ from policyhub.domain.versions import FeatureSchema, PolicyStatus, PolicyVersion
 from policyhub.ml.onnx_models import random_linear_policy
 from policyhub.services.registry import Registry
 from policyhub.services.rollouts import RolloutService
+from tests.support.fakes import FixedClock, MemoryArtifactStore, MemoryStore
 
 T, A = "acme", "memory_manager"
 ADMIN = Principal(T, "admin-key", Tier.PRO, Role.ADMIN)

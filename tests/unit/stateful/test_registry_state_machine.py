@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from policyhub.adapters.memory import FixedClock, MemoryArtifactStore, MemoryStore
 from policyhub.domain.access import Principal, Role, Tier
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
@@ -29,6 +28,7 @@ from policyhub.domain.versions import FeatureSchema, PolicyStatus, PromoteAgain
 from policyhub.ml.onnx_models import random_linear_policy
 from policyhub.services.registry import Registry
 from policyhub.services.rollouts import RolloutService
+from tests.support.fakes import FixedClock, MemoryArtifactStore, MemoryStore
 
 T, A = "acme", "memory_manager"
 ADMIN = Principal(T, "admin-key", Tier.PRO, Role.ADMIN)

@@ -1,4 +1,7 @@
-"""In-memory stores with the same conditional semantics as DynamoDB, for unit tests."""
+"""In-memory stores with the same conditional semantics as DynamoDB, for unit tests.
+
+They live with the tests, not in the Lambda layer, and tests/integration/test_store_contract.py
+runs one set of tests against them and against DynamoStore on moto (decision 101)."""
 
 from __future__ import annotations
 
