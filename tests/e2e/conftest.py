@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -10,7 +11,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 import requests
 
@@ -71,3 +74,25 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
+
+
+def logged_records(stack: LocalStack, agent: str) -> list[dict[str, Any]]:
+    """Every decision and feedback record the stack's log sink wrote for `agent` of tenant demo."""
+    info = json.loads((stack.local_dir / "stack.json").read_text())
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info["aws_endpoint"],
+        region_name=info["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    bucket = info["resources"]["POLICYHUB_INTERACTION_BUCKET"]
+    records: list[dict[str, Any]] = []
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"interactions/tenant=demo/agent={agent}/"
+    )
+    for page in pages:
+        for obj in page.get("Contents", []):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            records += [json.loads(line) for line in body.splitlines() if line.strip()]
+    return records

@@ -19,7 +19,7 @@ import requests
 
 from policyhub.domain.routing import bucket
 from policyhub.ml.onnx_models import random_mlp_policy, repeated_layer_policy
-from tests.e2e.conftest import LocalStack
+from tests.e2e.conftest import LocalStack, logged_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 CTX, ITEM = 8, 8
@@ -140,31 +140,12 @@ def agent(local_stack: LocalStack, request: pytest.FixtureRequest) -> Agent:
     return a
 
 
-def _interactions(stack: LocalStack, agent: str) -> list[dict[str, Any]]:
-    info = json.loads((stack.local_dir / "stack.json").read_text())
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=info["aws_endpoint"],
-        region_name=info["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    bucket_name = info["resources"]["POLICYHUB_INTERACTION_BUCKET"]
-    out = []
-    for obj in s3.list_objects_v2(
-        Bucket=bucket_name, Prefix=f"interactions/tenant=demo/agent={agent}/"
-    ).get("Contents", []):
-        body = s3.get_object(Bucket=bucket_name, Key=obj["Key"])["Body"].read()
-        out += [json.loads(line) for line in body.splitlines() if line.strip()]
-    return out
-
-
 def test_rank_and_feedback_land_in_s3_joined_by_decision(agent: Agent) -> None:
     d = agent.rank("someone")
     agent.feedback(d, True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        records = _interactions(agent.stack, agent.name)
+        records = logged_records(agent.stack, agent.name)
         kinds = {(r["type"], r["decision_id"]) for r in records}
         if {("decision", d["decision_id"]), ("feedback", d["decision_id"])} <= kinds:
             break

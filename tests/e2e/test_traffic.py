@@ -9,41 +9,18 @@ import re
 import signal
 import subprocess
 import time
-from typing import Any
 
-import boto3
 import pytest
 
 from policyhub.client import PolicyHubClient
 from policyhub.ml.onnx_models import linear_policy, random_mlp_policy
-from tests.e2e.conftest import ROOT, LocalStack
+from tests.e2e.conftest import ROOT, LocalStack, logged_records
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 AGENT = "traffic_agent"
 CLI = str(ROOT / ".venv" / "bin" / "policyhub")
 REPORT = re.compile(r"^\s+\d+\.\d s  sent (\d+)\s+[\d.]+/s \| production v1\.0\.0 \d+ ")
-
-
-def _logged(stack: LocalStack, agent: str) -> list[dict[str, Any]]:
-    info = json.loads((stack.local_dir / "stack.json").read_text())
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=info["aws_endpoint"],
-        region_name=info["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    bucket = info["resources"]["POLICYHUB_INTERACTION_BUCKET"]
-    records: list[dict[str, Any]] = []
-    pages = s3.get_paginator("list_objects_v2").paginate(
-        Bucket=bucket, Prefix=f"interactions/tenant=demo/agent={agent}/"
-    )
-    for page in pages:
-        for obj in page.get("Contents", []):
-            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            records += [json.loads(line) for line in body.splitlines() if line.strip()]
-    return records
 
 
 def test_without_production_it_says_so_in_one_line_and_exits_2(local_stack: LocalStack) -> None:
@@ -103,7 +80,7 @@ def test_users_rank_and_report_until_ctrl_c_and_every_visit_is_logged(
 
     deadline = time.monotonic() + 15
     while True:
-        records = _logged(local_stack, AGENT)
+        records = logged_records(local_stack, AGENT)
         decisions = {r["decision_id"]: r for r in records if r["type"] == "decision"}
         feedback = [r for r in records if r["type"] == "feedback"]
         if len(decisions) >= served and len(feedback) >= served:
@@ -132,7 +109,9 @@ def test_the_readme_local_promote_with_traffic_reaches_production_in_minutes(
     pipeline = json.loads((ROOT / "examples" / "local_pipeline.json").read_text())
     traffic = subprocess.Popen(
         [CLI, "--local", "traffic", "-a", agent, "--rps", "20"],
-        env=local_stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=local_stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         rollout = client.promote("v1.0.1", agent, "safe", "README line", pipeline)
