@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from moto import mock_aws
@@ -11,12 +12,12 @@ from infra.local.moto_fidelity import make_dynamodb_writes_atomic
 from infra.local.resources import create_all
 from policyhub.adapters import aws
 from policyhub.api import container
+from policyhub.settings import EXECUTION_ENV, LAMBDA_MARKER, MODE, Mode
 from tests.support.api import Api, new_key
 
 
-@pytest.fixture
-def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto's mock_aws with our tables and buckets, as the handlers see AWS."""
+@contextmanager
+def _embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for k, v in aws_environment("unused").items():
         if k != "AWS_ENDPOINT_URL":
             monkeypatch.setenv(k, v)
@@ -32,6 +33,21 @@ def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
+def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's mock_aws with our tables and buckets, as the handlers see AWS."""
+    with _embedded_aws(monkeypatch):
+        yield
+
+
+@pytest.fixture(scope="module")
+def embedded_aws_for_module() -> Iterator[None]:
+    """The same, started once for a module whose tests keep apart by themselves (each its own
+    table, e.g. the store contract): starting moto and its clients costs ~0.3 s a test."""
+    with pytest.MonkeyPatch.context() as monkeypatch, _embedded_aws(monkeypatch):
+        yield
+
+
+@pytest.fixture
 def admin(embedded_aws: None) -> Api:
     return Api(new_key("acme"))
 
@@ -39,3 +55,8 @@ def admin(embedded_aws: None) -> Api:
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    # The suite runs the service in local mode, whatever the shell says; tests of aws mode give
+    # `Settings.from_env` their own environment.
+    for name in (LAMBDA_MARKER, EXECUTION_ENV):
+        os.environ.pop(name, None)
+    os.environ[MODE.name] = Mode.LOCAL.value

@@ -5,10 +5,18 @@ runs one set of tests against them and against DynamoStore on moto (decision 101
 
 from __future__ import annotations
 
+import json
 import threading
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
-from policyhub.adapters.dynamo_keys import audit_sk, version_sk
+from botocore.exceptions import ClientError, ParamValidationError
+from pydantic import BaseModel
+
+from policyhub.adapters.dynamo_jobs import job_sk
+from policyhub.adapters.dynamo_keys import agent_pk, audit_pk, audit_sk, rollout_sk, version_sk
 from policyhub.adapters.dynamo_store import concurrent_change
 from policyhub.adapters.s3_artifacts import verify_artifact
 from policyhub.domain.audit import AuditEvent
@@ -25,24 +33,78 @@ from policyhub.domain.versions import PolicyStatus, PolicyVersion
 from policyhub.ports import Page, PageKey
 
 _Agent = tuple[str, str]
+M = TypeVar("M", bound=BaseModel)
+MAX_TRANSACTION_ITEMS = 100
+"""DynamoDB's limit on the actions of one TransactWriteItems."""
+
+
+def _stored(model: M) -> M:
+    """What DynamoDB hands back: a fresh object parsed from the stored JSON, never the caller's
+    own (a caller that changes an object it read or wrote changes nothing stored)."""
+    if isinstance(model, Rollout):  # stored as DynamoStore stores it: to_dict as JSON
+        rollout: M = Rollout.from_dict(json.loads(json.dumps(model.to_dict())))  # type: ignore[assignment]
+        return rollout
+    return type(model).model_validate_json(model.model_dump_json())
+
+
+def _validation_error(message: str) -> ClientError:
+    """DynamoDB's answer to a transaction it refuses to run (not a 409: a programming error)."""
+    return ClientError(
+        {"Error": {"Code": "ValidationException", "Message": message}}, "TransactWriteItems"
+    )
+
+
+def _check_transaction(items: Sequence[Hashable]) -> None:
+    """The checks DynamoDB makes before it evaluates any condition of a TransactWriteItems."""
+    if not items:
+        raise ParamValidationError(
+            report="Invalid length for parameter TransactItems, value: 0, valid min length: 1"
+        )
+    if len(items) > MAX_TRANSACTION_ITEMS:
+        raise _validation_error("Member must have length less than or equal to 100 (transactItems)")
+    if any(n > 1 for n in Counter(items).values()):
+        raise _validation_error(
+            "Transaction request cannot include multiple operations on one item"
+        )
 
 
 class MemoryStore:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # One lock for every write, shared with MemoryJobStore: DynamoDB serialises
+        # conflicting writes to the one table (and the tests' moto does too, decision 006).
+        self._lock = threading.RLock()
         self.deployments: dict[_Agent, Deployment] = {}
         self.versions: dict[_Agent, dict[str, PolicyVersion]] = {}
         self.audit: dict[str, list[AuditEvent]] = {}
+        """Per tenant, in the order written (a rewritten event keeps its place)."""
         self.keys: dict[str, tuple[str, ApiKey]] = {}
         self.constraints: dict[_Agent, tuple[Constraints, int]] = {}
         self.rollouts: dict[_Agent, dict[str, Rollout]] = {}
         self.experiments: dict[_Agent, dict[str, Experiment]] = {}
 
+    # ---- audit items (shared with MemoryJobStore) ----------------------------------------
+    def audit_exists(self, tenant_id: str, event: AuditEvent) -> bool:
+        key = audit_sk(event.at, event.event_id)
+        return any(audit_sk(e.at, e.event_id) == key for e in self.audit.get(tenant_id, []))
+
+    def put_audit(self, tenant_id: str, event: AuditEvent) -> None:
+        """Write the event's item; an event with the same time and id is replaced (a Put)."""
+        trail = self.audit.setdefault(tenant_id, [])
+        key = audit_sk(event.at, event.event_id)
+        for i, e in enumerate(trail):
+            if audit_sk(e.at, e.event_id) == key:
+                trail[i] = _stored(event)
+                return
+        trail.append(_stored(event))
+
+    # ---- reads -----------------------------------------------------------------------------
     def get_deployment(self, tenant_id: str, agent_type: str) -> Deployment | None:
-        return self.deployments.get((tenant_id, agent_type))
+        d = self.deployments.get((tenant_id, agent_type))
+        return None if d is None else _stored(d)
 
     def get_version(self, tenant_id: str, agent_type: str, version: str) -> PolicyVersion | None:
-        return self.versions.get((tenant_id, agent_type), {}).get(version)
+        v = self.versions.get((tenant_id, agent_type), {}).get(version)
+        return None if v is None else _stored(v)
 
     def list_versions(
         self,
@@ -61,8 +123,9 @@ class MemoryStore:
             rows = [v for v in rows if version_sk(v.version) < start["sk"]]
         rows = [v for v in rows if status is None or v.status == status]
         more = len(rows) > limit
-        page = rows[:limit]
-        return Page(page, {"pk": "-", "sk": version_sk(page[-1].version)} if more else None)
+        page = [_stored(v) for v in rows[:limit]]
+        pk = agent_pk(tenant_id, agent_type)
+        return Page(page, {"pk": pk, "sk": version_sk(page[-1].version)} if more and page else None)
 
     def list_audit(
         self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
@@ -74,14 +137,17 @@ class MemoryStore:
             rows = [e for e in rows if audit_sk(e.at, e.event_id) < start["sk"]]
         rows = [e for e in rows if e.agent_type in (agent_type, None)]
         more = len(rows) > limit
-        page = rows[:limit]
+        page = [_stored(e) for e in rows[:limit]]
         last = page[-1] if page else None
         return Page(
-            page, {"pk": "-", "sk": audit_sk(last.at, last.event_id)} if more and last else None
+            page,
+            {"pk": audit_pk(tenant_id), "sk": audit_sk(last.at, last.event_id)}
+            if more and last
+            else None,
         )
 
     def get_serving_view(self, tenant_id: str, agent_type: str) -> ServingView:
-        d = self.deployments.get((tenant_id, agent_type))
+        d = self.get_deployment(tenant_id, agent_type)
         return ServingView(
             production=d.production if d else None,
             rollout=d.rollout_route if d else None,
@@ -106,17 +172,31 @@ class MemoryStore:
         with self._lock:
             if self.get_constraints_revision(tenant_id, agent_type)[1] != expected_revision:
                 raise concurrent_change(f"constraints of {agent_type!r}")
-            self.constraints[(tenant_id, agent_type)] = (constraints, expected_revision + 1)
-            self.audit.setdefault(tenant_id, []).append(audit)
+            self.constraints[(tenant_id, agent_type)] = (
+                _stored(constraints),
+                expected_revision + 1,
+            )
+            self.put_audit(tenant_id, audit)  # an unconditional Put in DynamoStore
 
+    # ---- the one write path --------------------------------------------------------------
     def commit(self, transition: Transition) -> None:
         t = transition
         agent = (t.tenant_id, t.agent_type)
         with self._lock:
+            _check_transaction(
+                [("deployment",)] * (t.deployment is not None)
+                + [("experiment", x.experiment.experiment_id) for x in t.experiments]
+                + [("rollout", w.rollout.rollout_id) for w in t.rollouts]
+                + [("version", version_sk(v.version)) for v in t.new_versions]
+                + [("version", version_sk(u.updated.version)) for u in t.version_updates]
+                + [("audit", audit_sk(e.at, e.event_id)) for e in t.audit]
+            )
             current = self.deployments.get(agent)
-            if (
-                t.deployment is not None
-                and (current.revision if current else 0) != t.expected_revision
+            if t.deployment is not None and (
+                # 0: the record must not exist (whatever revision a stored one has)
+                current is not None
+                if t.expected_revision == 0
+                else current is None or current.revision != t.expected_revision
             ):
                 raise concurrent_change(f"agent {t.agent_type!r}")
             rollouts = self.rollouts.setdefault(agent, {})
@@ -137,25 +217,31 @@ class MemoryStore:
                 old = versions.get(u.updated.version)
                 if old is None or old.status != u.expected:
                     raise concurrent_change(f"version {u.updated.version}")
+            for e in t.audit:  # audit items are conditional on not existing
+                if self.audit_exists(t.tenant_id, e):
+                    raise concurrent_change(f"agent {t.agent_type!r}")
             if t.deployment is not None:
-                self.deployments[agent] = t.deployment
+                self.deployments[agent] = _stored(t.deployment)
             for w in t.rollouts:
-                rollouts[w.rollout.rollout_id] = w.rollout
+                rollouts[w.rollout.rollout_id] = _stored(w.rollout)
             for x in t.experiments:
-                experiments[x.experiment.experiment_id] = x.experiment
+                experiments[x.experiment.experiment_id] = _stored(x.experiment)
             for v in t.new_versions:
-                versions[v.version] = v
+                versions[v.version] = _stored(v)
             for u in t.version_updates:
-                versions[u.updated.version] = u.updated
-            self.audit.setdefault(t.tenant_id, []).extend(t.audit)
+                versions[u.updated.version] = _stored(u.updated)
+            for e in t.audit:
+                self.put_audit(t.tenant_id, e)
 
     def get_experiment(
         self, tenant_id: str, agent_type: str, experiment_id: str
     ) -> Experiment | None:
-        return self.experiments.get((tenant_id, agent_type), {}).get(experiment_id)
+        x = self.experiments.get((tenant_id, agent_type), {}).get(experiment_id)
+        return None if x is None else _stored(x)
 
     def get_rollout(self, tenant_id: str, agent_type: str, rollout_id: str) -> Rollout | None:
-        return self.rollouts.get((tenant_id, agent_type), {}).get(rollout_id)
+        r = self.rollouts.get((tenant_id, agent_type), {}).get(rollout_id)
+        return None if r is None else _stored(r)
 
     def list_rollouts(
         self, tenant_id: str, agent_type: str, limit: int, start: PageKey | None
@@ -166,22 +252,40 @@ class MemoryStore:
             reverse=True,
         )
         if start:
-            rows = [r for r in rows if r.rollout_id < start["sk"]]
+            rows = [r for r in rows if rollout_sk(r.rollout_id) < start["sk"]]
         more = len(rows) > limit
-        page = rows[:limit]
-        return Page(page, {"pk": "-", "sk": page[-1].rollout_id} if more and page else None)
+        page = [_stored(r) for r in rows[:limit]]
+        pk = agent_pk(tenant_id, agent_type)
+        return Page(
+            page, {"pk": pk, "sk": rollout_sk(page[-1].rollout_id)} if more and page else None
+        )
 
+    # ---- API keys (KeyStore) ---------------------------------------------------------------
     def put_key(self, tenant_id: str, key: ApiKey, audit: AuditEvent) -> None:
         with self._lock:
-            self.keys[key.key_id] = (tenant_id, key)
-            self.audit.setdefault(tenant_id, []).append(audit)
+            if key.key_id in self.keys:
+                # DynamoStore.put_key runs its own transaction, outside `transact`: a taken id
+                # cancels it and the ClientError is not mapped to concurrent_change.
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "TransactionCanceledException",
+                            "Message": "Transaction cancelled [ConditionalCheckFailed, None]",
+                        }
+                    },
+                    "TransactWriteItems",
+                )
+            self.keys[key.key_id] = (tenant_id, _stored(key))
+            self.put_audit(tenant_id, audit)
 
     def get_key(self, key_id: str) -> ApiKey | None:
         found = self.keys.get(key_id)
-        return found[1] if found else None
+        return _stored(found[1]) if found else None
 
     def list_keys(self, tenant_id: str) -> list[ApiKey]:
-        return [k for t, k in self.keys.values() if t == tenant_id]
+        """In the order of the tenant-keys index: by `created_at`."""
+        keys = [k for t, k in self.keys.values() if t == tenant_id]
+        return [_stored(k) for k in sorted(keys, key=lambda k: k.created_at.isoformat())]
 
     def revoke_key(self, key_id: str, at: datetime, audit: AuditEvent) -> ApiKey:
         with self._lock:
@@ -189,8 +293,8 @@ class MemoryStore:
                 raise PolicyHubError("not_found", f"no API key {key_id}")
             tenant_id, key = self.keys[key_id]
             revoked = key.model_copy(update={"revoked_at": key.revoked_at or at})
-            self.keys[key_id] = (tenant_id, revoked)
-            self.audit.setdefault(tenant_id, []).append(audit)
+            self.keys[key_id] = (tenant_id, _stored(revoked))
+            self.put_audit(key.tenant_id, audit)
             return revoked
 
 
@@ -219,11 +323,12 @@ class FixedClock:
 class MemoryJobStore:
     """Training jobs, the per-agent guard and cursor, with DynamoJobStore's conditions.
 
-    Audit events go to the `MemoryStore` given, so a test reads one trail.
+    Audit events go to the `MemoryStore` given, so a test reads one trail. (Jobs and guards are
+    frozen models: they are kept as given.)
     """
 
     def __init__(self, store: MemoryStore) -> None:
-        self._lock = threading.Lock()
+        self._lock = store._lock  # one table, one order of writes
         self._store = store
         self.jobs: dict[tuple[str, str], TrainingJob] = {}
         self.active: dict[_Agent, ActiveJob] = {}
@@ -245,10 +350,11 @@ class MemoryJobStore:
             reverse=True,
         )
         if start:
-            rows = [j for j in rows if j.job_id < start["sk"]]
+            rows = [j for j in rows if job_sk(j.job_id) < start["sk"]]
         page = rows[:limit]
         more = len(rows) > limit and bool(page)
-        return Page(page, {"pk": "-", "sk": page[-1].job_id} if more else None)
+        pk = agent_pk(tenant_id, agent_type)
+        return Page(page, {"pk": pk, "sk": job_sk(page[-1].job_id)} if more else None)
 
     def get_active(self, tenant_id: str, agent_type: str) -> ActiveJob | None:
         return self.active.get((tenant_id, agent_type))
@@ -261,7 +367,11 @@ class MemoryJobStore:
         return (held.job_id if held else None) == job_id
 
     def _audit(self, tenant_id: str, audit: AuditEvent) -> None:
-        self._store.audit.setdefault(tenant_id, []).append(audit)
+        self._store.put_audit(tenant_id, audit)
+
+    def _require_new_audit(self, tenant_id: str, audit: AuditEvent, what: str) -> None:
+        if self._store.audit_exists(tenant_id, audit):  # conditional on not existing
+            raise concurrent_change(what)
 
     def create(
         self,
@@ -273,8 +383,13 @@ class MemoryJobStore:
     ) -> None:
         agent = (tenant_id, job.agent_type)
         with self._lock:
+            if replaces is not None and replaces.job_id == job.job_id:
+                raise _validation_error(
+                    "Transaction request cannot include multiple operations on one item"
+                )
             if not self._holder_is(agent, replaces.job_id if replaces else None):
                 raise concurrent_change(f"training of agent {job.agent_type!r}")
+            self._require_new_audit(tenant_id, audit, f"training of agent {job.agent_type!r}")
             if (tenant_id, job.job_id) in self.jobs:
                 raise concurrent_change(f"training job {job.job_id}")
             if replaces is not None:
@@ -312,6 +427,7 @@ class MemoryJobStore:
             old = self.jobs.get((tenant_id, job.job_id))
             if old is None or old.status is not expected or not self._holder_is(agent, job.job_id):
                 raise concurrent_change(f"training job {job.job_id}")
+            self._require_new_audit(tenant_id, audit, f"training job {job.job_id}")
             self.jobs[(tenant_id, job.job_id)] = job
             del self.active[agent]
             if cursor is not None:
