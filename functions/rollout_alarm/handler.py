@@ -7,6 +7,11 @@ import json
 from typing import Any
 
 from policyhub.api import container
+from policyhub.settings import Need, check_at_cold_start
+
+NEEDS: frozenset[Need] = frozenset()
+"""Settings this function needs in AWS beyond the table and buckets (checked at init)."""
+check_at_cold_start(NEEDS)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

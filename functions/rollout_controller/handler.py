@@ -9,6 +9,11 @@ from typing import Any
 
 from policyhub.api import container
 from policyhub.domain.errors import PolicyHubError
+from policyhub.settings import Need, check_at_cold_start
+
+NEEDS: frozenset[Need] = frozenset()
+"""Settings this function needs in AWS beyond the table and buckets (checked at init)."""
+check_at_cold_start(NEEDS)
 
 RETRY_SECONDS = 5
 

@@ -1,32 +1,32 @@
 """Training container entry point: run one training job, exit 0 if it succeeded.
 
 The ECS task gets its job from the environment (POLICYHUB_JOB_ID, POLICYHUB_TENANT_ID,
-POLICYHUB_AGENT_TYPE); the table, buckets and region come from the task definition like the
-Lambdas' settings. The local stack runs the same `policyhub.api.container.run_training_job`.
+POLICYHUB_AGENT_TYPE, read by `policyhub.settings.task_job`); the table, buckets and region come
+from the task definition like the Lambdas' settings. The local stack runs the same
+`policyhub.api.container.run_training_job`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Mapping
 
 from policyhub.api import container
 from policyhub.domain.training import JobStatus
+from policyhub.settings import ConfigurationError, settings, task_job
 
 logger = logging.getLogger("policyhub.training_task")
-REQUIRED = ("POLICYHUB_JOB_ID", "POLICYHUB_TENANT_ID", "POLICYHUB_AGENT_TYPE")
 
 
-def main(env: Mapping[str, str] = os.environ) -> int:
-    missing = [k for k in REQUIRED if not env.get(k)]
-    if missing:
-        logger.error("missing environment: %s", ", ".join(missing))
+def main(env: Mapping[str, str] | None = None) -> int:
+    try:
+        job_ref = task_job(env)
+        settings()  # a misconfigured task stops here, naming the variables
+    except ConfigurationError as err:
+        logger.error("%s", err)
         return 2
-    job = container.run_training_job(
-        env["POLICYHUB_TENANT_ID"], env["POLICYHUB_AGENT_TYPE"], env["POLICYHUB_JOB_ID"]
-    )
+    job = container.run_training_job(job_ref.tenant_id, job_ref.agent_type, job_ref.job_id)
     logger.info(
         "training job %s %s (candidate %s, error %s)",
         job.job_id,

@@ -21,18 +21,22 @@ from infra.local.children import spawn, stop_child, until_terminated, wait_until
 from infra.local.moto_fidelity import make_dynamodb_writes_atomic
 from policyhub.adapters import aws
 from policyhub.api import container
+from policyhub.settings import CURSOR_SECRET, MODE, Mode
 
 REGION = "us-east-1"
 
 
 def aws_environment(endpoint: str) -> dict[str, str]:
+    """What the local stack's processes (and tests) run with: boto3 pointed at the embedded AWS,
+    and the service in local mode, with its stand-ins (`policyhub.settings`)."""
     return {
+        MODE.name: Mode.LOCAL.value,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
-        "POLICYHUB_CURSOR_SECRET": secrets.token_hex(32),
+        CURSOR_SECRET.name: secrets.token_hex(32),
         "POWERTOOLS_METRICS_NAMESPACE": "PolicyHub",
         "POWERTOOLS_SERVICE_NAME": "policyhub",
         "POWERTOOLS_TRACE_DISABLED": "true",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from policyhub.api.routes import ROUTES, Route
+from policyhub.settings import Need
 
 
 class Level(StrEnum):
@@ -41,7 +42,20 @@ class Access:
     `policyhub.adapters.workflows.StepFunctionsStarter`)."""
     run_training: bool = False
     """Runs the training task on ECS Fargate (`POLICYHUB_JOB_RUNNER=ecs` and the
-    `POLICYHUB_TRAINING_*` settings of `policyhub.adapters.ecs_jobs`)."""
+    `POLICYHUB_TRAINING_*` settings of `policyhub.settings`)."""
+
+    @property
+    def needs(self) -> frozenset[Need]:
+        """The capabilities these grants stand for: in AWS the function's settings require
+        their variables (`policyhub.settings.NEEDS`), and its code declares the same needs
+        (a route's `needs`, a worker handler's `NEEDS`; tests/infra checks both)."""
+        flags = {
+            Need.SIGNING: self.signing_secret,
+            Need.LOG_STREAM: self.log_stream,
+            Need.START_ROLLOUTS: self.start_rollouts,
+            Need.RUN_TRAINING: self.run_training,
+        }
+        return frozenset(need for need, on in flags.items() if on)
 
 
 @dataclass(frozen=True)

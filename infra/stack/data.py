@@ -13,10 +13,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from policyhub.resources import ARTIFACT_BUCKET, BUCKETS, INTERACTION_BUCKET, TABLES, TableSpec
+from policyhub.settings import CURSOR_SECRET_ARN
 
 from .nag import acknowledge
 
-CURSOR_SECRET_ENV = "POLICYHUB_CURSOR_SECRET_ARN"  # noqa: S105 (an env var name)
+CURSOR_SECRET_ENV = CURSOR_SECRET_ARN.name
 
 
 def _string_key(name: str) -> dynamodb.Attribute:

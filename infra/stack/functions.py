@@ -18,6 +18,8 @@ from constructs import Construct
 
 from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
 from policyhub.resources import TABLES, GlobalIndex
+from policyhub.settings import MAX_ARTIFACT_BYTES as MAX_ARTIFACT_BYTES_SETTING
+from policyhub.settings import MODE, Mode
 
 from .catalog import Access, FunctionSpec, Level
 from .config import StackConfig
@@ -47,7 +49,7 @@ OBJECT_WRITE_ACTIONS: tuple[str, ...] = (*OBJECT_READ_ACTIONS, "s3:PutObject")
 
 # Artifacts arrive base64 in a JSON body that must fit Lambda's 6 MiB invocation payload:
 # 4 MiB of model is about 5.4 MiB of base64 (decision 052).
-MAX_ARTIFACT_BYTES_ENV = "POLICYHUB_MAX_ARTIFACT_BYTES"
+MAX_ARTIFACT_BYTES_ENV = MAX_ARTIFACT_BYTES_SETTING.name
 MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
 
 # `policyhub.adapters.cloudwatch_alarms.alarm_names`: policyhub-rollout-<rollout id>-<kind>.
@@ -177,11 +179,15 @@ class ServingFunctions(Construct):
 
 
 def environment(access: Access, dest: Destinations, log_level: str) -> dict[str, str]:
-    """Settings of code with `access`: Powertools, every resource name, and what it may use."""
+    """Settings of code with `access`: Powertools, every resource name, and what it may use
+    (`policyhub.settings`; the state machine and ECS runner settings are added by the
+    constructs that own them, `grant_start` and `grant_run`)."""
     env = {
         "POWERTOOLS_SERVICE_NAME": "policyhub",
         "POWERTOOLS_METRICS_NAMESPACE": "PolicyHub",
         "LOG_LEVEL": log_level,
+        # Lambda and ECS are detected anyway; saying it makes the template readable.
+        MODE.name: Mode.AWS.value,
     }
     for env_var, table in dest.data.tables.items():
         env[env_var] = table.table_name

@@ -17,10 +17,11 @@ from constructs import Construct
 
 from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
 from policyhub.adapters.interaction_logs import PREFIX as LOG_PREFIX
+from policyhub.settings import LOG_STREAM
 
 from .nag import acknowledge, logical_id
 
-LOG_STREAM_ENV = "POLICYHUB_LOG_STREAM"
+LOG_STREAM_ENV = LOG_STREAM.name
 
 PARTITION_QUERY = "{tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10]}"
 

@@ -20,10 +20,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from policyhub.settings import ROLLOUT_STATE_MACHINE
+
 from .functions import ROLLOUT_ALARM_PREFIX
 from .nag import acknowledge, logical_id
 
-ROLLOUT_STATE_MACHINE_ENV = "POLICYHUB_ROLLOUT_STATE_MACHINE"
+ROLLOUT_STATE_MACHINE_ENV = ROLLOUT_STATE_MACHINE.name
 EXECUTION_INPUT_FIELDS = ("tenant_id", "agent_type", "rollout_id")
 TICK_FIELDS = ("done", "wait_seconds", "state", "decision")
 TICK_PATH = "$.tick"

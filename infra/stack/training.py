@@ -25,12 +25,13 @@ from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from policyhub.adapters.ecs_jobs import (
-    ENV_CLUSTER,
-    ENV_CONTAINER,
-    ENV_SECURITY_GROUP,
-    ENV_SUBNETS,
-    ENV_TASK_DEFINITION,
+from policyhub.settings import (
+    JOB_RUNNER,
+    TRAINING_CLUSTER,
+    TRAINING_CONTAINER,
+    TRAINING_SECURITY_GROUP,
+    TRAINING_SUBNETS,
+    TRAINING_TASK_DEFINITION,
 )
 
 from .catalog import TRAINING_TASK, TRAINING_TASK_ACCESS
@@ -39,7 +40,7 @@ from .functions import Destinations, environment, grant
 from .nag import acknowledge, logical_id, nag_resource
 
 CONTAINER_NAME = "training"
-JOB_RUNNER_ENV = "POLICYHUB_JOB_RUNNER"
+JOB_RUNNER_ENV = JOB_RUNNER.name
 SCHEDULE_EVERY = Duration.hours(6)
 STARTED_BY = "policyhub-training"
 """`startedBy` of every training task (`EcsJobRunner`)."""
@@ -289,14 +290,14 @@ class Training(Construct):
             fn.add_environment(key, value)
 
     def runner_environment(self) -> dict[str, str]:
-        """What `EcsTaskConfig.from_env` and `LearningSettings.from_env` read."""
+        """What `policyhub.settings` reads to run jobs on ECS (`Need.RUN_TRAINING`)."""
         return {
             JOB_RUNNER_ENV: "ecs",
-            ENV_CLUSTER: self.cluster.cluster_name,
-            ENV_TASK_DEFINITION: self.task_definition.task_definition_arn,
-            ENV_SUBNETS: ",".join(s.subnet_id for s in self.vpc.isolated_subnets),
-            ENV_SECURITY_GROUP: self.security_group.security_group_id,
-            ENV_CONTAINER: CONTAINER_NAME,
+            TRAINING_CLUSTER.name: self.cluster.cluster_name,
+            TRAINING_TASK_DEFINITION.name: self.task_definition.task_definition_arn,
+            TRAINING_SUBNETS.name: ",".join(s.subnet_id for s in self.vpc.isolated_subnets),
+            TRAINING_SECURITY_GROUP.name: self.security_group.security_group_id,
+            TRAINING_CONTAINER.name: CONTAINER_NAME,
         }
 
     def notify_failed_tasks(self, topic: sns.ITopic) -> events.Rule:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import re
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from infra.stack.catalog import (
     ROUTE_ACCESS,
     WORKER_FUNCTIONS,
     Access,
+    FunctionSpec,
     Level,
     MissingRouteAccessError,
     all_function_specs,
@@ -25,7 +27,8 @@ from infra.stack.functions import ROLLOUT_ALARM_PREFIX, retention_days
 from infra.stack.logs import firehose_prefix
 from policyhub.adapters.cloudwatch_alarms import alarm_names
 from policyhub.adapters.interaction_logs import partition
-from policyhub.api.routes import ROUTES, Route
+from policyhub.api.routes import ROUTES, ROUTES_BY_NAME, Route
+from policyhub.settings import Need
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -181,3 +184,25 @@ def test_the_state_machine_setting_is_the_one_the_code_reads(
     arn = "arn:aws:states:us-east-1:123456789012:stateMachine:rollouts"
     monkeypatch.setenv(ROLLOUT_STATE_MACHINE_ENV, arn)
     assert Settings.from_env().rollout_state_machine == arn
+
+
+def _declared_needs(name: str) -> frozenset[Need]:
+    """What a function's code requires at cold start: its route's `needs`, or a worker
+    handler's `NEEDS`."""
+    if name in ROUTES_BY_NAME:
+        return ROUTES_BY_NAME[name].needs
+    path = FUNCTIONS_DIR / name / "handler.py"
+    spec = importlib.util.spec_from_file_location(f"_policyhub_handler_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    needs: frozenset[Need] = module.NEEDS
+    return needs
+
+
+@pytest.mark.parametrize("spec", all_function_specs(), ids=lambda s: s.name)
+def test_each_function_requires_at_cold_start_what_its_grants_stand_for(spec: FunctionSpec) -> None:
+    """In AWS a function refuses to start without the settings of its needs; the stack gives
+    settings (and permissions) by `Access`. Both must say the same, or a function would
+    either start without what it uses or be refused for what it never uses."""
+    assert _declared_needs(spec.name) == spec.access.needs

@@ -10,7 +10,14 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from infra.stack.api import GATEWAY_RESPONSES
-from infra.stack.catalog import AUTHORIZER, ROUTE_ACCESS, WORKER_FUNCTIONS, Level
+from infra.stack.catalog import (
+    AUTHORIZER,
+    ROUTE_ACCESS,
+    WORKER_FUNCTIONS,
+    FunctionSpec,
+    Level,
+    all_function_specs,
+)
 from infra.stack.logs import LOG_STREAM_ENV, PREFIX
 from infra.stack.monitoring import NAMESPACE
 from infra.stack.rollouts import ROLLOUT_STATE_MACHINE_ENV
@@ -18,8 +25,9 @@ from infra.stack.training import JOB_RUNNER_ENV
 from policyhub.adapters.emf_metrics import EmfServingMetrics
 from policyhub.api.routes import ROUTES
 from policyhub.resources import BUCKETS, REGISTRY_TABLE, TABLES
+from policyhub.settings import LAMBDA_MARKER, MODE, Mode, Settings, required_in_aws
 
-from .conftest import Synthesized, actions_of, render, statements_of_role
+from .conftest import Synthesized, actions_of, function_described, render, statements_of_role
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -320,6 +328,33 @@ def test_only_routes_that_need_them_reach_buckets_secret_and_stream(
     assert ("ecs:RunTask" in actions) == access.run_training
     assert ("iam:PassRole" in actions) == access.run_training
     assert (env.get(JOB_RUNNER_ENV) == "ecs") == access.run_training
+
+
+@pytest.mark.parametrize("spec", all_function_specs(), ids=lambda s: s.name)
+def test_every_function_starts_in_lambda_with_the_settings_its_role_needs(
+    synthesized: Synthesized, spec: FunctionSpec
+) -> None:
+    """Its template environment, loaded by `policyhub.settings` as Lambda would (aws mode: no
+    default names, no stand-ins), has every variable the function's needs require."""
+    _, fn = function_described(synthesized, spec.description[:256])
+    env = {k: render(v) for k, v in fn["Properties"]["Environment"]["Variables"].items()}
+    for name, value in required_in_aws(spec.access.needs).items():
+        assert env.get(name), f"{spec.name} lacks {name}"
+        assert value is None or env[name] == value, f"{spec.name}: {name}={env[name]!r}"
+    settings = Settings.from_env({**env, LAMBDA_MARKER: spec.name})  # raises, naming problems
+    settings.require(*spec.access.needs)
+    assert settings.mode is Mode.AWS and env[MODE.name] == Mode.AWS.value
+
+
+def test_every_policyhub_lambda_function_is_in_the_catalog(synthesized: Synthesized) -> None:
+    """So the test above sees every function that runs policyhub code."""
+    ours = [
+        fn["Properties"].get("Description", "")
+        for fn in synthesized.resources("AWS::Lambda::Function").values()
+        if MODE.name in fn["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    specs = [spec.description[:256] for spec in all_function_specs()]
+    assert sorted(ours) == sorted(specs)
 
 
 def test_interaction_logs_are_partitioned_by_tenant_agent_and_date(

@@ -10,10 +10,9 @@ import pytest
 
 from infra.stack.catalog import TRAINING_SCHEDULE, TRAINING_TASK
 from infra.stack.training import CONTAINER_NAME, IMAGE_CONTEXT, JOB_RUNNER_ENV
-from policyhub.adapters.ecs_jobs import EcsTaskConfig
 from policyhub.api.routes import route
 from policyhub.resources import ARTIFACT_BUCKET, INTERACTION_BUCKET, REGISTRY_TABLE
-from policyhub.training_settings import LearningSettings
+from policyhub.settings import LAMBDA_MARKER, Mode, Settings
 
 from .conftest import (
     Synthesized,
@@ -80,6 +79,9 @@ def test_training_task_is_fargate_arm64_with_logs(synthesized: Synthesized) -> N
     env = {e["Name"] for e in container["Environment"]}
     for name in (REGISTRY_TABLE.env_var, ARTIFACT_BUCKET.env_var, INTERACTION_BUCKET.env_var):
         assert name in env
+    # ECS is not detected: the task says aws itself, so it never picks a local stand-in.
+    values = {e["Name"]: render(e["Value"]) for e in container["Environment"]}
+    assert Settings.from_env(values).mode is Mode.AWS
 
 
 def test_cluster_has_container_insights(synthesized: Synthesized) -> None:
@@ -140,8 +142,10 @@ def test_runner_settings_are_what_the_ecs_job_runner_reads(synthesized: Synthesi
     subnets = set(synthesized.resources("AWS::EC2::Subnet"))
     for fn in _runner_functions(synthesized):
         env = {k: render(v) for k, v in fn["Properties"]["Environment"]["Variables"].items()}
-        assert LearningSettings.from_env(env).job_runner == "ecs"
-        config = EcsTaskConfig.from_env(env)
+        settings = Settings.from_env({**env, LAMBDA_MARKER: "fn"})
+        assert settings.job_runner == "ecs"
+        config = settings.ecs_task
+        assert config is not None
         assert config.task_definition == task_id
         assert config.container == CONTAINER_NAME
         assert set(config.subnets) == subnets

@@ -1,4 +1,10 @@
-"""Keys for the HMACs that make cursors and decision ids tamper-proof."""
+"""Keys for the HMACs that make cursors and decision ids tamper-proof.
+
+Every instance of a function must sign with the same master secret, or a cursor or decision id
+signed by one would not verify in another: in aws it is the Secrets Manager secret of
+`POLICYHUB_CURSOR_SECRET_ARN` (settings refuse to start without it where signing is needed);
+locally `POLICYHUB_CURSOR_SECRET`, or, for a single-process tool without one, a random key.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import hmac
 import secrets
 from functools import cache
 
-from policyhub.settings import settings
+from policyhub.settings import Need, Settings, settings
 
 
 def b64(data: bytes) -> str:
@@ -19,35 +25,58 @@ def unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@cache
-def _master() -> bytes:
-    s = settings()
-    if s.cursor_secret:
-        return s.cursor_secret.encode()
+def master_secret(s: Settings) -> bytes:
+    """The master secret `s` configures (in aws: never a random one)."""
     if s.cursor_secret_arn:
         from aws_lambda_powertools.utilities import parameters
 
         return str(parameters.get_secret(s.cursor_secret_arn, max_age=3600)).encode()
-    # No configured secret (a single-process tool): signatures are valid in this process only.
+    if s.cursor_secret:
+        return s.cursor_secret.encode()
+    s.require(Need.SIGNING)  # aws: a ConfigurationError naming the variable
+    # Local, no configured secret (a single-process tool): valid in this process only.
     return secrets.token_bytes(32)
 
 
+class Signer:
+    """MACs under keys derived from one master secret, one key per purpose (cursors never
+    verify as decision ids)."""
+
+    def __init__(self, master: bytes) -> None:
+        self._master = master
+        self._keys: dict[str, bytes] = {}
+
+    def _key(self, purpose: str) -> bytes:
+        key = self._keys.get(purpose)
+        if key is None:
+            key = self._keys[purpose] = hmac.new(
+                self._master, purpose.encode(), hashlib.sha256
+            ).digest()
+        return key
+
+    def sign(self, purpose: str, payload: bytes, length: int = 20) -> str:
+        return b64(hmac.new(self._key(purpose), payload, hashlib.sha256).digest()[:length])
+
+    def verify(self, purpose: str, payload: bytes, signature: str, length: int = 20) -> bool:
+        # compare_digest refuses non-ASCII str (TypeError); such a signature is simply not ours.
+        expected = self.sign(purpose, payload, length).encode()
+        return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
+
+
 @cache
-def _key(purpose: str) -> bytes:
-    return hmac.new(_master(), purpose.encode(), hashlib.sha256).digest()
+def signer() -> Signer:
+    """This process's signer, from the settings."""
+    return Signer(master_secret(settings()))
 
 
 def sign(purpose: str, payload: bytes, length: int = 20) -> str:
     """A MAC of `payload` under a key derived for `purpose` (cursors never verify as ids)."""
-    return b64(hmac.new(_key(purpose), payload, hashlib.sha256).digest()[:length])
+    return signer().sign(purpose, payload, length)
 
 
 def verify(purpose: str, payload: bytes, signature: str, length: int = 20) -> bool:
-    # compare_digest refuses non-ASCII str (TypeError); such a signature is simply not ours.
-    expected = sign(purpose, payload, length).encode()
-    return hmac.compare_digest(expected, signature.encode("utf-8", "surrogatepass"))
+    return signer().verify(purpose, payload, signature, length)
 
 
 def reset() -> None:
-    _master.cache_clear()
-    _key.cache_clear()
+    signer.cache_clear()

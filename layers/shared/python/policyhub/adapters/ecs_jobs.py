@@ -1,50 +1,25 @@
 """AWS job runner: each training job is one ECS Fargate task of the training container.
 
 The task reads its job from the environment (`POLICYHUB_JOB_ID`, `POLICYHUB_TENANT_ID`,
-`POLICYHUB_AGENT_TYPE`) and runs `functions/training_task/main.py`.
+`POLICYHUB_AGENT_TYPE`) and runs `functions/training_task/main.py`. Where tasks run
+(`EcsTaskConfig`) comes from `policyhub.settings` (`POLICYHUB_TRAINING_*`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from policyhub.adapters import aws
+from policyhub.settings import AGENT_TYPE, JOB_ID, TENANT_ID, EcsTaskConfig
 
-ENV_CLUSTER = "POLICYHUB_TRAINING_CLUSTER"
-ENV_TASK_DEFINITION = "POLICYHUB_TRAINING_TASK_DEFINITION"
-ENV_SUBNETS = "POLICYHUB_TRAINING_SUBNETS"
-ENV_SECURITY_GROUP = "POLICYHUB_TRAINING_SECURITY_GROUP"
-ENV_CONTAINER = "POLICYHUB_TRAINING_CONTAINER"
-JOB_ENV = ("POLICYHUB_JOB_ID", "POLICYHUB_TENANT_ID", "POLICYHUB_AGENT_TYPE")
+JOB_ENV = (JOB_ID.name, TENANT_ID.name, AGENT_TYPE.name)
+"""What each task gets as its environment (`policyhub.settings.task_job` reads it)."""
+
+__all__ = ["JOB_ENV", "EcsJobRunner", "EcsTaskConfig", "JobLaunchError"]
 
 
 class JobLaunchError(RuntimeError):
     """ECS accepted the call but did not start the task."""
-
-
-@dataclass(frozen=True)
-class EcsTaskConfig:
-    cluster: str
-    task_definition: str
-    subnets: tuple[str, ...]
-    security_group: str | None
-    container: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> EcsTaskConfig:
-        missing = [k for k in (ENV_CLUSTER, ENV_TASK_DEFINITION, ENV_SUBNETS) if not env.get(k)]
-        if missing:
-            raise RuntimeError(f"the ECS job runner needs {', '.join(missing)}")
-        return cls(
-            cluster=env[ENV_CLUSTER],
-            task_definition=env[ENV_TASK_DEFINITION],
-            subnets=tuple(s.strip() for s in env[ENV_SUBNETS].split(",") if s.strip()),
-            security_group=env.get(ENV_SECURITY_GROUP) or None,
-            container=env.get(ENV_CONTAINER, "training"),
-        )
 
 
 class EcsJobRunner:

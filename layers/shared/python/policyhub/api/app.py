@@ -23,6 +23,7 @@ from policyhub.api.routes import ROUTES_BY_NAME, Route, endpoint_of
 from policyhub.domain.access import Principal
 from policyhub.domain.errors import ErrorDetail, PolicyHubError
 from policyhub.invocation import lambda_context
+from policyhub.settings import check_at_cold_start
 
 logger = Logger(service="policyhub")
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -143,6 +144,8 @@ def _unhandled(exc: Exception) -> PolicyHubError:
 
 def lambda_handler(route_name: str) -> LambdaHandler:
     route = ROUTES_BY_NAME[route_name]
+    # In AWS a function without the settings its route needs fails its init, naming them.
+    check_at_cold_start(route.needs)
     # Only resolver routes load Powertools' event handler and OpenAPI validation (~250 ms of a
     # cold start): the rank function never does (decision 096).
     call = _direct(route) if route.direct else _resolver(route)

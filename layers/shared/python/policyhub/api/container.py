@@ -1,4 +1,10 @@
-"""Composition root: services wired to AWS adapters, built once per Lambda container."""
+"""Composition root: services wired to AWS adapters, built once per Lambda container.
+
+Every choice between an AWS adapter and a local stand-in is made here from `settings()`: in aws
+mode a stand-in is never chosen (`Settings.require` raises, naming the missing variables), and
+a function that builds a service it uses only in part (rollback builds the rollout service but
+never starts an execution) gets an adapter that refuses the part it is not configured for.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +27,7 @@ from policyhub.services.keys import KeyService
 from policyhub.services.ranking import RankService
 from policyhub.services.registry import Registry
 from policyhub.services.serving_view_cache import ServingViewCache
-from policyhub.settings import settings
-from policyhub.training_settings import LearningSettings
+from policyhub.settings import Mode, Need, settings
 
 if TYPE_CHECKING:  # imported by the functions that use them: each Lambda loads what it needs
     from policyhub.adapters.dynamo_jobs import DynamoJobStore
@@ -63,11 +68,24 @@ def constraints() -> ConstraintService:
     return ConstraintService(store(), SystemClock())
 
 
+class NotConfigured:
+    """Stands for a workflow starter or job runner this process has no settings for (aws mode
+    only): building the service works, starting refuses with the variables it would need."""
+
+    def __init__(self, need: Need) -> None:
+        self.need = need
+
+    def start(self, tenant_id: str, agent_type: str, run_id: str) -> None:
+        settings().require(self.need)
+        raise AssertionError(f"{self.need} is configured: NotConfigured should not be used")
+
+
 @cache
 def log_sink() -> FirehoseSink | BatchingS3Sink:
     s = settings()
     if s.log_stream:
         return FirehoseSink(s.log_stream, s.interaction_bucket)
+    s.require(Need.LOG_STREAM)
     return BatchingS3Sink(s.interaction_bucket)
 
 
@@ -87,13 +105,15 @@ def rank_service() -> RankService:
 
 
 @cache
-def workflows() -> StepFunctionsStarter | LocalRolloutRunner:
+def workflows() -> StepFunctionsStarter | LocalRolloutRunner | NotConfigured:
     from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
 
     s = settings()
     if s.rollout_state_machine:
         return StepFunctionsStarter(s.rollout_state_machine)
-    return LocalRolloutRunner(lambda: rollouts().tick, s.local_tick_seconds)
+    if s.mode is Mode.LOCAL:
+        return LocalRolloutRunner(lambda: rollouts().tick, s.local_tick_seconds)
+    return NotConfigured(Need.START_ROLLOUTS)
 
 
 @cache
@@ -107,7 +127,7 @@ def rollouts() -> RolloutService:
         store(),
         registry(),
         LogHealthReader(
-            S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.log_stream is None)
+            S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.local_log_sink)
         ),
         workflows(),
         SystemClock(),
@@ -155,11 +175,6 @@ def reset() -> None:
 
 # ---- the learning loop: training jobs and compare --------------------------------------------
 @cache
-def learning_settings() -> LearningSettings:
-    return LearningSettings.from_env()
-
-
-@cache
 def job_store() -> DynamoJobStore:
     from policyhub.adapters.dynamo_jobs import DynamoJobStore
 
@@ -167,13 +182,16 @@ def job_store() -> DynamoJobStore:
 
 
 @cache
-def job_runner() -> EcsJobRunner | ThreadJobRunner:
-    from policyhub.adapters.ecs_jobs import EcsJobRunner, EcsTaskConfig
+def job_runner() -> EcsJobRunner | ThreadJobRunner | NotConfigured:
+    from policyhub.adapters.ecs_jobs import EcsJobRunner
     from policyhub.adapters.local_jobs import ThreadJobRunner
 
-    if learning_settings().job_runner == "ecs":
-        return EcsJobRunner(EcsTaskConfig.from_env())
-    return ThreadJobRunner(run_training_job)
+    s = settings()
+    if s.ecs_task is not None:
+        return EcsJobRunner(s.ecs_task)
+    if s.job_runner == "local":  # local mode only (settings refuse it in aws)
+        return ThreadJobRunner(run_training_job)
+    return NotConfigured(Need.RUN_TRAINING)
 
 
 def run_training_job(tenant_id: str, agent_type: str, job_id: str) -> TrainingJob:
@@ -186,7 +204,7 @@ def training() -> TrainingService:
     from policyhub.adapters.log_partitions import S3AgentDirectory
     from policyhub.services.training import TrainingConfig, TrainingService
 
-    s, ls = settings(), learning_settings()
+    s = settings()
     return TrainingService(
         job_store(),
         registry(),
@@ -195,8 +213,8 @@ def training() -> TrainingService:
         S3AgentDirectory(s.interaction_bucket),
         SystemClock(),
         TrainingConfig(
-            min_new_interactions=ls.min_new_interactions,
-            window=timedelta(hours=ls.training_window_hours),
+            min_new_interactions=s.min_new_interactions,
+            window=timedelta(hours=s.training_window_hours),
         ),
     )
 
@@ -221,5 +239,5 @@ def _reset_learning() -> None:
         stop = getattr(job_runner(), "stop", None)
         if stop is not None:
             stop()
-    for f in (learning_settings, job_store, job_runner, training, comparisons):
+    for f in (job_store, job_runner, training, comparisons):
         f.cache_clear()

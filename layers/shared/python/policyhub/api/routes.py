@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policyhub.domain.access import Role, Tier
+from policyhub.settings import Need
 
 KIB = 1024
 DEFAULT_MAX_BODY = 64 * KIB
@@ -38,6 +39,10 @@ class Route:
     (the same models and envelope; docs/decisions/007-direct-rank-path.md)."""
     memory_mb: int = 512
     timeout_seconds: int = 10
+    needs: frozenset[Need] = frozenset()
+    """Capabilities with a local stand-in this route uses (`policyhub.settings.Need`): in AWS
+    its function refuses to start without their variables, and the stack must give it them
+    (`infra/stack/catalog.py` grants the same; tests/infra checks both)."""
 
     @property
     def resolver_path(self) -> str:
@@ -54,6 +59,8 @@ def _r(name: str, method: str, path: str, endpoint: str, summary: str, **kw: obj
 
 
 ADMIN = {"role": Role.ADMIN}
+LISTS = {"needs": frozenset({Need.SIGNING})}  # pagination cursors are signed
+SERVES = {"needs": frozenset({Need.SIGNING, Need.LOG_STREAM})}  # decision ids, decision logs
 
 ROUTES: tuple[Route, ...] = (
     _r(
@@ -87,6 +94,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/policies",
         "policies:list_policies",
         "Policy versions of an agent, newest first.",
+        **LISTS,
     ),
     _r("get_policy", "GET", "/v1/policies/{version}", "policies:get_policy", "One policy version."),
     _r(
@@ -108,6 +116,7 @@ ROUTES: tuple[Route, ...] = (
         "deployments:promote",
         "Promote a candidate (safe, canary or immediate).",
         **ADMIN,
+        needs=frozenset({Need.START_ROLLOUTS}),
     ),
     _r(
         "rollback_policy",
@@ -128,6 +137,7 @@ ROUTES: tuple[Route, ...] = (
         memory_mb=1024,
         tag="serving",
         direct=True,
+        **SERVES,
     ),
     _r(
         "feedback",
@@ -138,6 +148,7 @@ ROUTES: tuple[Route, ...] = (
         tier=Tier.FREE,
         status_code=202,
         tag="serving",
+        **SERVES,
     ),
     _r(
         "get_constraints",
@@ -161,6 +172,7 @@ ROUTES: tuple[Route, ...] = (
         "rollouts:list_rollouts",
         "Rollouts of an agent, newest first.",
         tag="rollouts",
+        **LISTS,
     ),
     _r(
         "get_rollout",
@@ -213,6 +225,7 @@ ROUTES: tuple[Route, ...] = (
         "audit:list_audit",
         "Audit events of an agent, newest first.",
         tag="audit",
+        **LISTS,
     ),
     _r(
         "train_policy",
@@ -223,6 +236,7 @@ ROUTES: tuple[Route, ...] = (
         status_code=202,
         timeout_seconds=29,
         tag="training",
+        needs=frozenset({Need.RUN_TRAINING}),
     ),
     _r(
         "list_training_jobs",
@@ -231,6 +245,7 @@ ROUTES: tuple[Route, ...] = (
         "training:list_training_jobs",
         "Training jobs of an agent, newest first.",
         tag="training",
+        **LISTS,
     ),
     _r(
         "get_training_job",

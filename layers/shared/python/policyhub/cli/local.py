@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from policyhub.adapters import aws
+from policyhub.settings import MODE, Mode
 
 
 def local_dir() -> Path:
@@ -31,6 +32,7 @@ def use_local_aws() -> None:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": info["region"],
+            MODE.name: Mode.LOCAL.value,
             **info["resources"],
         }
     )
