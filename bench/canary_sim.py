@@ -44,9 +44,9 @@ from policyhub.domain.rollout import (
     RolloutStrategy,
     Stage,
     Verdict,
-    start_rollout,
 )
 from policyhub.domain.rollout_judge import apply, step
+from policyhub.domain.state_changes import start_rollout
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 LOCAL_LATENCY_FILE = Path(__file__).with_name("data") / "local_rank_latency_ms.txt"

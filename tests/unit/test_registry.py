@@ -136,17 +136,11 @@ def test_a_stale_transition_is_refused_as_concurrent_change(
     v1, v2 = _register(registry, 2)
     stale = registry.deployment("acme", AGENT)
     registry.promote_immediate(ADMIN, AGENT, v1, None)
-    from policyhub.domain.transition import Transition
+    from policyhub.domain.state_changes import move_production, transition
 
+    moved = move_production(stale, registry.version("acme", AGENT, v2), None, datetime.now(UTC))
     with pytest.raises(PolicyHubError) as err:
-        store.commit(
-            Transition(
-                "acme",
-                AGENT,
-                stale.revision,
-                stale.with_production(registry.version("acme", AGENT, v2), datetime.now(UTC)),
-            )
-        )
+        store.commit(transition("acme", stale, moved))
     assert err.value.code == "concurrent_change"
     assert registry.deployment("acme", AGENT).production_version == v1
 

@@ -13,8 +13,8 @@ from policyhub.domain.rollout import (
     RolloutStrategy,
     Stage,
     StepMetrics,
-    start_rollout,
 )
+from policyhub.domain.state_changes import start_rollout
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 DEFAULTS = PipelineConfig()

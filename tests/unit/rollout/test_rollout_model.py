@@ -14,9 +14,9 @@ from policyhub.domain.rollout import (
     RolloutState,
     RolloutStrategy,
     Stage,
-    abort_rollout,
 )
 from policyhub.domain.rollout_judge import apply, step
+from policyhub.domain.state_changes import abort_rollout
 from tests.unit.rollout.builders import (
     DEFAULTS,
     at,

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
-from policyhub.domain.rollout import Rollout, RolloutState, Stage, abort_rollout
+from policyhub.domain.rollout import Rollout, RolloutState, Stage
 from policyhub.domain.rollout_judge import DecisionKind, apply, step
+from policyhub.domain.state_changes import abort_rollout
 from tests.unit.rollout.builders import DEFAULTS, at, in_canary, in_shadow, in_watch
 
 MOVING_ON = {DecisionKind.ADVANCE, DecisionKind.PROMOTE, DecisionKind.COMPLETE}

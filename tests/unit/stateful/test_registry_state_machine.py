@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from policyhub.domain.access import Principal, Role, Tier
+from policyhub.domain.audit import AuditAction
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
 from policyhub.domain.rollout import Rollout, RolloutState, RolloutStrategy, Stage, Verdict
@@ -335,10 +336,16 @@ class Pipeline(RuleBasedStateMachine):
 
     @invariant()
     def earlier_production_versions_stay_available(self) -> None:
+        """Retired (a rollback target), or rolled back out of production by its rollout's
+        watch; such a version may be in a rollout again (decision 099), never a candidate."""
         d = self.registry.deployment(T, A)
         versions = self.store.versions.get((T, A), {})
+        rollout = self.store.rollouts.get((T, A), {}).get(d.active_rollout_id or "")
         for v in self.ever_production - {d.production_version}:
-            assert versions[v].status in {PolicyStatus.RETIRED, PolicyStatus.ROLLED_BACK}, v
+            allowed = {PolicyStatus.RETIRED, PolicyStatus.ROLLED_BACK}
+            if rollout is not None and rollout.candidate_version == v:
+                allowed |= {PolicyStatus.SHADOW, PolicyStatus.CANARY}
+            assert versions[v].status in allowed, v
 
     @invariant()
     def each_version_says_how_its_last_rollout_ended(self) -> None:
@@ -357,6 +364,28 @@ class Pipeline(RuleBasedStateMachine):
                 assert last is None or last.outcome.value == "aborted", v
             if v.status in (PolicyStatus.PRODUCTION, PolicyStatus.RETIRED):
                 assert last is None, v
+
+    @invariant()
+    def the_rollback_list_holds_only_retired_versions(self) -> None:
+        d = self.registry.deployment(T, A)
+        versions = self.store.versions.get((T, A), {})
+        for p in d.previous:
+            assert p.version != d.production_version
+            assert versions[p.version].status is PolicyStatus.RETIRED, p.version
+
+    @invariant()
+    def every_rollout_event_points_the_way_traffic_moved(self) -> None:
+        """Toward the candidate (start, step, promote) or away from it (rollback, abort),
+        whichever path wrote it: the controller, an alarm or an admin."""
+        rollouts = self.store.rollouts.get((T, A), {})
+        away = {AuditAction.AUTO_ROLLBACK, AuditAction.ABORT}
+        for e in self.store.audit.get(T, []):
+            r = rollouts.get(e.details.get("rollout_id", ""))
+            if r is None:
+                continue
+            toward = (r.baseline_version, r.candidate_version)
+            expected = toward[::-1] if e.action in away else toward
+            assert (e.from_version, e.to_version) == expected, e
 
     @invariant()
     def every_change_is_audited(self) -> None:

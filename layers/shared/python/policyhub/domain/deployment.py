@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from policyhub.domain.routing import ExperimentRoute, RolloutRoute, ServedPolicy
-from policyhub.domain.versions import FeatureSchema, PolicyVersion
+from policyhub.domain.versions import FeatureSchema
 
 PREVIOUS_KEPT = 10
 """How many earlier production versions the pointer lists (every `retired` one stays valid)."""
@@ -35,21 +35,3 @@ class Deployment(BaseModel):
     active_experiment_id: str | None = None
     rollout_route: RolloutRoute | None = None
     experiment_route: ExperimentRoute | None = None
-
-    def with_production(self, target: PolicyVersion, promoted_at: datetime) -> Deployment:
-        """Move production to `target`; the old production heads the rollback list."""
-        version = target.version
-        previous = [p for p in self.previous if p.version != version]
-        if self.production_version is not None:
-            previous.insert(
-                0, PreviousVersion(version=self.production_version, promoted_at=self.promoted_at)
-            )
-        return self.model_copy(
-            update={
-                "production_version": version,
-                "production": ServedPolicy.of(target),
-                "promoted_at": promoted_at,
-                "previous": previous[:PREVIOUS_KEPT],
-                "revision": self.revision + 1,
-            }
-        )

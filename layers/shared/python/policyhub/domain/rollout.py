@@ -2,8 +2,8 @@
 
 A rollout moves one candidate version through shadow -> canary steps -> production and then
 watches the new production for a while. The judging lives in `domain.rollout_judge`;
-this module holds what is stored (plain dicts via `to_dict`/`from_dict`) and the rules that do
-not need judging: how a rollout starts, what is terminal, how an abort closes it.
+every change to the record is in `domain.state_changes`; this module holds what is stored
+(plain dicts via `to_dict`/`from_dict`) and what is terminal.
 """
 
 from __future__ import annotations
@@ -248,49 +248,10 @@ class Rollout(BaseModel):
         return cls.model_validate(data)
 
 
-def start_rollout(*, rollout_id: str, tenant_id: str, agent_type: str, candidate_version: str,
-                  baseline_version: str | None, strategy: RolloutStrategy,
-                  config: PipelineConfig, now: datetime) -> Rollout:
-    """The first record of a rollout: a shadow step (`safe`) or the first canary step."""
-    require_aware(now)
-    if strategy is RolloutStrategy.CANARY and len(config.canary_steps) == 1:
-        raise invalid("pipeline.canary_steps",
-                      "with strategy canary there must be a step below 100: the 100 % step is "
-                      "judged against baseline numbers measured in an earlier step")
-    if strategy is RolloutStrategy.SAFE:
-        first = RolloutStep(stage=Stage.SHADOW, traffic_percent=0, started_at=now)
-        state = RolloutState.SHADOW
-    else:
-        first = RolloutStep(stage=Stage.CANARY, traffic_percent=config.canary_steps[0],
-                            started_at=now)
-        state = RolloutState.CANARY
-    return Rollout(rollout_id=rollout_id, tenant_id=tenant_id, agent_type=agent_type,
-                   candidate_version=candidate_version, baseline_version=baseline_version,
-                   strategy=strategy, state=state, traffic_percent=first.traffic_percent,
-                   step_index=0, started_at=now, steps=(first,), config=config, revision=1)
-
-
 def require_active(rollout: Rollout) -> None:
     if rollout.is_terminal:
         raise PolicyHubError("conflict", f"rollout {rollout.rollout_id} has ended "
                              f"({rollout.state.value}); nothing more can happen to it")
-
-
-def abort_rollout(rollout: Rollout, reason: str, now: datetime) -> Rollout:
-    """An admin stops the rollout. During the post-promotion watch production has already
-    moved, so the watch ends and the rollout stays `promoted`; otherwise it is `aborted`."""
-    require_active(rollout)
-    require_aware(now)
-    closed = rollout.current_step.model_copy(update={"ended_at": now})
-    steps = (*rollout.steps[:-1], closed)
-    if rollout.watching:
-        return rollout.model_copy(update={
-            "steps": steps, "watching": False, "ended_at": now,
-            "outcome_reason": f"post-promotion watch aborted: {reason}",
-            "revision": rollout.revision + 1})
-    return rollout.model_copy(update={
-        "steps": steps, "state": RolloutState.ABORTED, "traffic_percent": 0, "ended_at": now,
-        "outcome_reason": f"aborted: {reason}", "revision": rollout.revision + 1})
 
 
 def require_aware(moment: datetime) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -41,7 +41,6 @@ from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, Vari
 from policyhub.domain.rollout import (
     PipelineConfig,
     Rollout,
-    RolloutState,
     RolloutStep,
     Stage,
     StepMetrics,
@@ -50,6 +49,7 @@ from policyhub.domain.rollout import (
     require_active,
     require_aware,
 )
+from policyhub.domain.state_changes import advance_rollout, complete_rollout, roll_back_rollout
 
 
 class DecisionKind(StrEnum):
@@ -430,46 +430,18 @@ def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
             update={"steps": (*rollout.steps[:-1], observed), "revision": rollout.revision + 1}
         )
     closed = observed.model_copy(update={"ended_at": now, "verdict": decision.verdict})
-    done = (*rollout.steps[:-1], closed)
-    update: dict[str, Any] = {"revision": rollout.revision + 1}
     if decision.kind is DecisionKind.ROLLBACK:
-        update |= {
-            "steps": done,
-            "state": RolloutState.ROLLED_BACK,
-            "traffic_percent": 0,
-            "ended_at": now,
-            "watching": False,
-            "outcome_reason": _rollback_reason(current, decision),
-        }
-    elif decision.kind is DecisionKind.COMPLETE:
-        update |= {
-            "steps": done,
-            "watching": False,
-            "ended_at": now,
-            "outcome_reason": "promoted; the post-promotion watch ended healthy",
-        }
-    else:
-        promote = decision.kind is DecisionKind.PROMOTE
-        stage = Stage.POST_PROMOTION if promote else Stage.CANARY
-        opened = RolloutStep(
-            stage=stage, traffic_percent=decision.next_traffic_percent, started_at=now
-        )
-        update |= {
-            "steps": (*done, opened),
-            "step_index": rollout.step_index + 1,
-            "traffic_percent": decision.next_traffic_percent,
-            "baseline_reference": pooled_reference(done) or rollout.baseline_reference,
-        }
-        if promote:
-            update |= {
-                "state": RolloutState.PROMOTED,
-                "promoted_at": now,
-                "watching": True,
-                "watch_until": now + timedelta(seconds=rollout.config.post_promotion_seconds),
-            }
-        else:
-            update |= {"state": RolloutState.CANARY}
-    return rollout.model_copy(update=update)
+        return roll_back_rollout(rollout, closed, _rollback_reason(current, decision), now)
+    if decision.kind is DecisionKind.COMPLETE:
+        return complete_rollout(rollout, closed, now)
+    return advance_rollout(
+        rollout,
+        closed,
+        decision.next_traffic_percent,
+        pooled_reference((*rollout.steps[:-1], closed)),
+        now,
+        promote=decision.kind is DecisionKind.PROMOTE,
+    )
 
 
 def _usable_baseline(step_: RolloutStep) -> StepMetrics | None:

@@ -14,7 +14,8 @@ from policyhub.domain.audit import AuditAction, AuditEvent
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.promotion_rules import require_promotable
-from policyhub.domain.transition import Transition, VersionUpdate
+from policyhub.domain.state_changes import move_production, next_revision, transition
+from policyhub.domain.transition import Transition
 from policyhub.domain.versions import (
     ArtifactRef,
     FeatureSchema,
@@ -229,34 +230,9 @@ class Registry:
     ) -> Promotion:
         agent_type = current.agent_type
         now = self._clock.now()
-        updates = [
-            VersionUpdate(
-                target.model_copy(
-                    update={
-                        "status": PolicyStatus.PRODUCTION,
-                        "promoted_at": now,
-                        "last_rollout": None,
-                    }
-                ),
-                target.status,
-            )
-        ]
         old = current.production_version
-        if old == target.version:
-            # The pointer and the version were read at different moments of a race.
-            raise PolicyHubError(
-                "concurrent_change",
-                f"agent {agent_type!r} changed concurrently; read the current state and retry",
-            )
-        if old is not None:
-            old_version = self.version(tenant_id, agent_type, old)
-            updates.append(
-                VersionUpdate(
-                    old_version.model_copy(update={"status": PolicyStatus.RETIRED}),
-                    PolicyStatus.PRODUCTION,
-                )
-            )
-        deployment = current.with_production(target, now)
+        leaving = self.version(tenant_id, agent_type, old) if old is not None else None
+        change = move_production(current, target, leaving, now)
         audit = self._event(
             principal,
             action,
@@ -264,18 +240,9 @@ class Registry:
             old,
             target.version,
             reason,
-            {**details, "revision": deployment.revision},
+            {**details, "revision": next_revision(current)},
         )
-        self._store.commit(
-            Transition(
-                tenant_id,
-                agent_type,
-                current.revision,
-                deployment,
-                version_updates=tuple(updates),
-                audit=(audit,),
-            )
-        )
+        self._store.commit(transition(tenant_id, current, change, audit=(audit,)))
         return Promotion(target.version, agent_type, now, old)
 
     def _event(

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -21,20 +21,26 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError, invalid
-from policyhub.domain.promotion_rules import after_rollout_without_promotion, require_promotable
-from policyhub.domain.rollout import (
-    PipelineConfig,
-    Rollout,
-    RolloutState,
-    RolloutStrategy,
-    Stage,
-    Verdict,
-    abort_rollout,
-    start_rollout,
-)
+from policyhub.domain.promotion_rules import require_promotable
+from policyhub.domain.rollout import PipelineConfig, Rollout, RolloutState, RolloutStrategy, Verdict
 from policyhub.domain.rollout_judge import Decision, DecisionKind, apply, step
-from policyhub.domain.routing import RolloutRoute, ServedPolicy
-from policyhub.domain.transition import RolloutWrite, Transition, VersionUpdate
+from policyhub.domain.state_changes import (
+    PointerChange,
+    abort_rollout,
+    away_from_candidate,
+    baseline_to_restore,
+    end_rollout,
+    follow_rollout,
+    move_production,
+    next_revision,
+    promote_candidate,
+    roll_back_rollout,
+    start_rollout,
+    toward_candidate,
+    transition,
+    without_rollout,
+)
+from policyhub.domain.transition import RolloutWrite, Transition
 from policyhub.domain.versions import PolicyStatus, PolicyVersion, RolloutOutcome
 from policyhub.ports import (
     Clock,
@@ -84,37 +90,11 @@ class Tick:
     decision: str | None
 
 
-def _route(rollout: Rollout, candidate: PolicyVersion) -> RolloutRoute | None:
-    if rollout.is_terminal or (rollout.state is RolloutState.PROMOTED and not rollout.watching):
-        return None
-    stages: dict[Stage, Literal["shadow", "canary", "watch"]] = {
-        Stage.SHADOW: "shadow",
-        Stage.CANARY: "canary",
-        Stage.POST_PROMOTION: "watch",
-    }
-    return RolloutRoute(
-        rollout_id=rollout.rollout_id,
-        candidate=ServedPolicy.of(candidate),
-        stage=stages[rollout.current_step.stage],
-        traffic_percent=rollout.traffic_percent,
-    )
-
-
 def _outcome_of(decision: Decision) -> RolloutOutcome:
     """A controller rollback is unhealthy on evidence, else inconclusive at its deadline."""
     if decision.verdict is Verdict.UNHEALTHY:
         return RolloutOutcome.UNHEALTHY
     return RolloutOutcome.INCONCLUSIVE
-
-
-def _status_of(rollout: Rollout) -> PolicyStatus:
-    if rollout.state is RolloutState.SHADOW:
-        return PolicyStatus.SHADOW
-    if rollout.state is RolloutState.CANARY:
-        return PolicyStatus.CANARY
-    if rollout.state is RolloutState.PROMOTED:
-        return PolicyStatus.PRODUCTION
-    return PolicyStatus.ROLLED_BACK
 
 
 class RolloutService:
@@ -191,19 +171,11 @@ class RolloutService:
             config=config,
             now=now,
         )
-        deployment = current.model_copy(
-            update={
-                "active_rollout_id": rollout.rollout_id,
-                "rollout_route": _route(rollout, target),
-                "revision": current.revision + 1,
-            }
-        )
         audit = self._event(
             principal.key_id,
             AuditAction.ROLLOUT_START,
             agent_type,
-            current.production_version,
-            version,
+            *toward_candidate(rollout),
             reason,
             {
                 "rollout_id": rollout.rollout_id,
@@ -213,17 +185,10 @@ class RolloutService:
             },
         )
         self._store.commit(
-            Transition(
+            transition(
                 tenant_id,
-                agent_type,
-                current.revision,
-                deployment,
-                version_updates=(
-                    VersionUpdate(
-                        target.model_copy(update={"status": _status_of(rollout)}),
-                        target.status,
-                    ),
-                ),
+                current,
+                follow_rollout(current, rollout, target),
                 audit=(audit,),
                 rollouts=(RolloutWrite(rollout, None),),
             )
@@ -296,119 +261,58 @@ class RolloutService:
                 f"rollout {before.rollout_id} is no longer the agent's active rollout",
             )
         candidate = self._registry.version(tenant_id, agent_type, before.candidate_version)
-        evidence = decision.evidence()
-        updates: list[VersionUpdate] = []
-        deployment = current.model_copy(update={"revision": current.revision + 1})
+        direction = toward_candidate(before)
         if decision.kind is DecisionKind.ADVANCE:
             action = AuditAction.ROLLOUT_STEP
-            deployment.rollout_route = _route(after, candidate)
-            if candidate.status != _status_of(after):
-                updates.append(
-                    VersionUpdate(
-                        candidate.model_copy(update={"status": _status_of(after)}), candidate.status
-                    )
-                )
+            change = follow_rollout(current, after, candidate)
         elif decision.kind is DecisionKind.PROMOTE:
             action = AuditAction.PROMOTE
-            deployment = current.with_production(candidate, self._clock.now())
-            deployment.rollout_route = _route(after, candidate)
-            updates.append(
-                VersionUpdate(
-                    candidate.model_copy(
-                        update={
-                            "status": PolicyStatus.PRODUCTION,
-                            "promoted_at": deployment.promoted_at,
-                            "last_rollout": None,
-                        }
-                    ),
-                    candidate.status,
-                )
-            )
-            if current.production_version is not None:
-                old = self._registry.version(tenant_id, agent_type, current.production_version)
-                updates.append(
-                    VersionUpdate(
-                        old.model_copy(update={"status": PolicyStatus.RETIRED}),
-                        PolicyStatus.PRODUCTION,
-                    )
-                )
+            leaving = self._production(tenant_id, current)
+            change = promote_candidate(current, after, candidate, leaving, self._clock.now())
         elif decision.kind is DecisionKind.COMPLETE:
             action = AuditAction.ROLLOUT_STEP
-            deployment.active_rollout_id = None
-            deployment.rollout_route = None
+            change = PointerChange(without_rollout(current))
         else:
             action = AuditAction.AUTO_ROLLBACK
-            deployment, updates = self._undo(current, after, candidate, _outcome_of(decision))
+            direction = away_from_candidate(before)
+            change = self._end(current, after, candidate, _outcome_of(decision))
         audit = self._event(
             SYSTEM_ACTOR,
             action,
             agent_type,
-            before.baseline_version,
-            before.candidate_version,
+            *direction,
             after.outcome_reason or "; ".join(decision.reasons),
-            {"rollout_id": before.rollout_id, "decision": decision.kind.value, **evidence},
+            {
+                "rollout_id": before.rollout_id,
+                "decision": decision.kind.value,
+                **decision.evidence(),
+            },
         )
         self._store.commit(
-            Transition(
-                tenant_id,
-                agent_type,
-                current.revision,
-                deployment,
-                version_updates=tuple(updates),
-                audit=(audit,),
-                rollouts=(write,),
-            )
+            transition(tenant_id, current, change, audit=(audit,), rollouts=(write,))
         )
 
-    def _undo(
+    def _production(self, tenant_id: str, current: Deployment) -> PolicyVersion | None:
+        serving = current.production_version
+        if serving is None:
+            return None
+        return self._registry.version(tenant_id, current.agent_type, serving)
+
+    def _end(
         self,
         current: Deployment,
-        rollout: Rollout,
+        ended: Rollout,
         candidate: PolicyVersion,
         outcome: RolloutOutcome,
-    ) -> tuple[Deployment, list[VersionUpdate]]:
-        """Traffic back to the baseline. `rollout` is the ended record: the candidate is marked
-        rolled_back (or, aborted, returns to where it stood) with why (decision 099)."""
-        tenant_id, agent_type = rollout.tenant_id, rollout.agent_type
-        assert rollout.ended_at is not None, "only an ended rollout is undone"
-        ended = after_rollout_without_promotion(
-            candidate, rollout.rollout_id, outcome, rollout.outcome_reason, rollout.ended_at
+    ) -> PointerChange:
+        """`end_rollout`, with the baseline read if production has to return to it."""
+        baseline = baseline_to_restore(current, ended)
+        restored = (
+            self._registry.version(ended.tenant_id, ended.agent_type, baseline)
+            if baseline is not None
+            else None
         )
-        updates = [VersionUpdate(ended, candidate.status)]
-        deployment = current.model_copy(
-            update={
-                "active_rollout_id": None,
-                "rollout_route": None,
-                "revision": current.revision + 1,
-            }
-        )
-        if (
-            current.production_version == rollout.candidate_version
-            and rollout.baseline_version is not None
-        ):
-            baseline = self._registry.version(tenant_id, agent_type, rollout.baseline_version)
-            restored = current.with_production(baseline, self._clock.now())
-            deployment = restored.model_copy(
-                update={
-                    "active_rollout_id": None,
-                    "rollout_route": None,
-                    "previous": [
-                        p for p in restored.previous if p.version != rollout.candidate_version
-                    ],
-                }
-            )
-            updates.append(
-                VersionUpdate(
-                    baseline.model_copy(
-                        update={
-                            "status": PolicyStatus.PRODUCTION,
-                            "promoted_at": deployment.promoted_at,
-                        }
-                    ),
-                    PolicyStatus.RETIRED,
-                )
-            )
-        return deployment, updates
+        return end_rollout(current, ended, candidate, outcome, restored, self._clock.now())
 
     # ---- admins ------------------------------------------------------------------------
     def abort(
@@ -424,8 +328,15 @@ class RolloutService:
         rollout = self.get(principal.tenant_id, agent_type, rollout_id)
         after = abort_rollout(rollout, reason or "aborted by an admin", self._clock.now())
         current = self._registry.deployment(principal.tenant_id, agent_type)
-        transition = self._abort_transition(principal, current, rollout, after, reason)
-        self._store.commit(transition)
+        self._store.commit(
+            transition(
+                principal.tenant_id,
+                current,
+                self._abort_change(current, after),
+                audit=(self._abort_event(principal, rollout, reason),),
+                rollouts=(RolloutWrite(after, rollout.revision),),
+            )
+        )
         self._ended(after)
         return after
 
@@ -455,26 +366,14 @@ class RolloutService:
                 "reasons": (*rollout.current_step.reasons, reason),
             }
         )
-        after = rollout.model_copy(
-            update={
-                "steps": (*rollout.steps[:-1], closed),
-                "state": RolloutState.ROLLED_BACK,
-                "traffic_percent": 0,
-                "ended_at": now,
-                "watching": False,
-                "outcome_reason": reason,
-                "revision": rollout.revision + 1,
-            }
-        )
+        after = roll_back_rollout(rollout, closed, reason, now)
         current = self._registry.deployment(tenant_id, agent_type)
         candidate = self._registry.version(tenant_id, agent_type, rollout.candidate_version)
-        deployment, updates = self._undo(current, after, candidate, RolloutOutcome.UNHEALTHY)
         audit = self._event(
             SYSTEM_ACTOR,
             AuditAction.AUTO_ROLLBACK,
             agent_type,
-            rollout.candidate_version,
-            rollout.baseline_version,
+            *away_from_candidate(rollout),
             reason,
             {
                 "rollout_id": rollout_id,
@@ -484,12 +383,10 @@ class RolloutService:
             },
         )
         self._store.commit(
-            Transition(
+            transition(
                 tenant_id,
-                agent_type,
-                current.revision,
-                deployment,
-                version_updates=tuple(updates),
+                current,
+                self._end(current, after, candidate, RolloutOutcome.UNHEALTHY),
                 audit=(audit,),
                 rollouts=(RolloutWrite(after, rollout.revision),),
             )
@@ -498,49 +395,28 @@ class RolloutService:
         self._count_rollback(agent_type, "alarm")
         return after
 
-    def _abort_transition(
-        self,
-        principal: Principal,
-        current: Deployment,
-        rollout: Rollout,
-        after: Rollout,
-        reason: str | None,
-        extra_audit: tuple[AuditEvent, ...] = (),
-    ) -> Transition:
-        tenant_id, agent_type = principal.tenant_id, rollout.agent_type
-        candidate = self._registry.version(tenant_id, agent_type, rollout.candidate_version)
-        if rollout.watching:  # production already moved: the watch ends, nothing else changes
-            deployment = current.model_copy(
-                update={
-                    "active_rollout_id": None,
-                    "rollout_route": None,
-                    "revision": current.revision + 1,
-                }
-            )
-            updates: list[VersionUpdate] = []
-        else:
-            deployment, updates = self._undo(current, after, candidate, RolloutOutcome.ABORTED)
-        audit = self._event(
+    def _abort_change(self, current: Deployment, aborted: Rollout) -> PointerChange:
+        if aborted.state is RolloutState.PROMOTED:  # a watch ends; production already moved
+            return PointerChange(without_rollout(current))
+        candidate = self._registry.version(
+            aborted.tenant_id, aborted.agent_type, aborted.candidate_version
+        )
+        return self._end(current, aborted, candidate, RolloutOutcome.ABORTED)
+
+    def _abort_event(
+        self, principal: Principal, rollout: Rollout, reason: str | None
+    ) -> AuditEvent:
+        return self._event(
             principal.key_id,
             AuditAction.ABORT,
-            agent_type,
-            rollout.candidate_version,
-            rollout.baseline_version,
+            rollout.agent_type,
+            *away_from_candidate(rollout),
             reason,
             {
                 "rollout_id": rollout.rollout_id,
                 "stage": rollout.current_step.stage.value,
                 "traffic_percent": rollout.traffic_percent,
             },
-        )
-        return Transition(
-            tenant_id,
-            agent_type,
-            current.revision,
-            deployment,
-            version_updates=tuple(updates),
-            audit=(audit,),
-            rollouts=(RolloutWrite(after, rollout.revision),),
         )
 
     def rollback(
@@ -564,11 +440,9 @@ class RolloutService:
         target = self._registry.version(tenant_id, agent_type, version)
         now = self._clock.now()
         after = abort_rollout(rollout, f"manual rollback to {version}", now)
-        aborted = self._abort_transition(principal, current, rollout, after, reason)
-        deployment = aborted.deployment
-        assert deployment is not None and deployment.production_version is not None
-        serving = deployment.production_version
-        updates = list(aborted.version_updates)
+        change = self._abort_change(current, after)
+        serving = change.deployment.production_version
+        assert serving is not None, "a rollout always has a production baseline"
         if target.version != serving:
             if target.status != PolicyStatus.RETIRED:
                 raise PolicyHubError(
@@ -577,19 +451,11 @@ class RolloutService:
                     "only the current production or a retired version can "
                     "be restored",
                 )
-            old = self._registry.version(tenant_id, agent_type, serving)
-            deployment = deployment.with_production(target, now)
-            updates += [
-                VersionUpdate(
-                    target.model_copy(
-                        update={"status": PolicyStatus.PRODUCTION, "promoted_at": now}
-                    ),
-                    PolicyStatus.RETIRED,
-                ),
-                VersionUpdate(
-                    old.model_copy(update={"status": PolicyStatus.RETIRED}), PolicyStatus.PRODUCTION
-                ),
-            ]
+            leaving = self._registry.version(tenant_id, agent_type, serving)
+            moved = move_production(change.deployment, target, leaving, now)
+            change = PointerChange(moved.deployment, change.version_updates).plus(
+                *moved.version_updates
+            )
         event = self._event(
             principal.key_id,
             AuditAction.ROLLBACK,
@@ -597,17 +463,15 @@ class RolloutService:
             serving,
             target.version,
             reason,
-            {"aborted_rollout_id": rollout.rollout_id, "revision": deployment.revision},
+            {"aborted_rollout_id": rollout.rollout_id, "revision": next_revision(current)},
         )
         self._store.commit(
-            Transition(
+            transition(
                 tenant_id,
-                agent_type,
-                current.revision,
-                deployment,
-                version_updates=tuple(updates),
-                audit=(*aborted.audit, event),
-                rollouts=aborted.rollouts,
+                current,
+                change,
+                audit=(self._abort_event(principal, rollout, reason), event),
+                rollouts=(RolloutWrite(after, rollout.revision),),
             )
         )
         self._ended(after)
@@ -615,7 +479,7 @@ class RolloutService:
         return Promotion(
             target.version,
             agent_type,
-            deployment.promoted_at or now,
+            change.deployment.promoted_at or now,
             serving if serving != target.version else None,
             rollout.rollout_id,
         )
