@@ -546,3 +546,35 @@ def test_force_must_be_a_boolean(demo: Api, force: Any) -> None:
     r = _promote(demo, "v1.2.5", strategy="immediate", force=force)
     assert r.status == 422, r.body
     assert demo.get("/policies/v1.2.5").json()["status"] == "candidate"
+
+
+def test_a_promote_whose_workflow_cannot_start_leaves_nothing_active_and_can_be_retried(
+    demo: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step Functions refuses StartExecution (here: the state machine does not exist): the
+    client gets a 503, and the rollout it would have left behind, with nothing driving it, is
+    ended, so the retried promote starts instead of answering 409 rollout_active."""
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:policyhub-missing"
+    monkeypatch.setenv("POLICYHUB_ROLLOUT_STATE_MACHINE", missing)
+    container.reset()
+    r = _promote(demo, "v1.2.5", strategy="canary", pipeline=SLOW)
+    assert (r.status, error_code(r)) == (503, "service_unavailable"), r.body
+    assert "retry" in r.json()["error"]["message"]
+    status = demo.get("/policies/status").json()
+    assert status["rollout"] is None and status["production"]["version"] == "v1.2.4"
+    v = demo.get("/policies/v1.2.5").json()
+    assert v["status"] == "candidate" and v["last_rollout"]["outcome"] == "aborted"
+    assert "workflow could not be started" in v["last_rollout"]["reason"]
+    cancelled = demo.get("/policies/rollouts/" + v["last_rollout"]["rollout_id"]).json()
+    assert cancelled["state"] == "aborted" and cancelled["traffic_percent"] == 0
+    audit = demo.get("/policies/audit", limit=2).json()["items"]
+    assert [e["action"] for e in audit] == ["abort", "rollout_start"]
+    assert audit[0]["actor"] == "system" and audit[1]["actor"] != "system"
+
+    monkeypatch.delenv("POLICYHUB_ROLLOUT_STATE_MACHINE")
+    container.reset()
+    again = _promote(demo, "v1.2.5", strategy="canary", pipeline=SLOW)
+    assert again.status == 202, again.body
+    assert demo.get("/policies/status").json()["rollout"]["rollout_id"] == (
+        again.json()["rollout_id"]
+    )

@@ -193,9 +193,45 @@ class RolloutService:
                 rollouts=(RolloutWrite(rollout, None),),
             )
         )
-        self._workflows.start(tenant_id, agent_type, rollout.rollout_id)
+        try:
+            self._workflows.start(tenant_id, agent_type, rollout.rollout_id)
+        except Exception as exc:
+            logger.exception("the workflow of rollout %s could not be started", rollout.rollout_id)
+            self._cancel_unstarted(rollout, f"its workflow could not be started ({exc})")
+            raise PolicyHubError(
+                "service_unavailable",
+                f"the rollout workflow could not be started, so rollout {rollout.rollout_id} "
+                f"was cancelled and {version} left as it was; retry the promote shortly",
+            ) from exc
         self._best_effort(self._alarms.create, rollout)
         return rollout
+
+    def _cancel_unstarted(self, rollout: Rollout, why: str) -> None:
+        """Nothing drives a rollout whose workflow did not start: end it as aborted, so the
+        agent has no active rollout and a retried promote can start a new one. (If the start
+        failed only in its answer, the workflow's first look finds the rollout ended.)"""
+
+        def once() -> None:
+            latest = self.get(rollout.tenant_id, rollout.agent_type, rollout.rollout_id)
+            if latest.is_terminal:  # an admin aborted it meanwhile
+                return
+            after = abort_rollout(latest, why, self._clock.now())
+            current = self._registry.deployment(rollout.tenant_id, rollout.agent_type)
+            event = self._abort_event(SYSTEM_ACTOR, latest, why)
+            self._store.commit(
+                transition(
+                    rollout.tenant_id,
+                    current,
+                    self._abort_change(current, after),
+                    audit=(event,),
+                    rollouts=(RolloutWrite(after, latest.revision),),
+                )
+            )
+
+        try:
+            _outlasting_the_controller(once)
+        except Exception:
+            logger.exception("rollout %s could not be cancelled", rollout.rollout_id)
 
     def _best_effort(self, action: Callable[[Rollout], None], rollout: Rollout) -> None:
         """Alarms are an extra trigger; the controller judges without them."""
@@ -333,7 +369,7 @@ class RolloutService:
                 principal.tenant_id,
                 current,
                 self._abort_change(current, after),
-                audit=(self._abort_event(principal, rollout, reason),),
+                audit=(self._abort_event(principal.key_id, rollout, reason),),
                 rollouts=(RolloutWrite(after, rollout.revision),),
             )
         )
@@ -403,11 +439,9 @@ class RolloutService:
         )
         return self._end(current, aborted, candidate, RolloutOutcome.ABORTED)
 
-    def _abort_event(
-        self, principal: Principal, rollout: Rollout, reason: str | None
-    ) -> AuditEvent:
+    def _abort_event(self, actor: str, rollout: Rollout, reason: str | None) -> AuditEvent:
         return self._event(
-            principal.key_id,
+            actor,
             AuditAction.ABORT,
             rollout.agent_type,
             *away_from_candidate(rollout),
@@ -470,7 +504,7 @@ class RolloutService:
                 tenant_id,
                 current,
                 change,
-                audit=(self._abort_event(principal, rollout, reason), event),
+                audit=(self._abort_event(principal.key_id, rollout, reason), event),
                 rollouts=(RolloutWrite(after, rollout.revision),),
             )
         )
