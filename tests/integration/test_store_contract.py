@@ -838,6 +838,11 @@ def test_a_job_replaces_only_the_job_that_holds_the_guard(backend: Backend) -> N
     assert jobs.get_job(T, A, stale.job_id) == failed
     assert jobs.get_job(T, A, new.job_id) == new
     assert jobs.get_active(T, A) == _guard(new)
+    # A job cannot replace itself: one transaction would write its item twice.
+    with pytest.raises(ClientError) as err:
+        jobs.create(T, new, _guard(new), _audit(), new.failed(NOW, "x"))
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    assert jobs.get_job(T, A, new.job_id) == new
     # The replaced job no longer holds the guard: it cannot be replaced again.
     _conflict(lambda: jobs.create(T, _job(4), _guard(_job(4)), _audit(), failed))
     assert jobs.get_job(T, A, _job(4).job_id) is None and jobs.get_active(T, A) == _guard(new)
