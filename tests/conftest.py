@@ -6,6 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 from moto import mock_aws
+from moto.core.config import DefaultConfig
 
 from infra.local.embedded_aws import aws_environment
 from infra.local.moto_fidelity import make_dynamodb_writes_atomic
@@ -17,13 +18,16 @@ from tests.support.api import Api, new_key
 
 
 @contextmanager
-def _embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def embedded_aws_context(
+    monkeypatch: pytest.MonkeyPatch, config: DefaultConfig | None = None
+) -> Iterator[None]:
+    """moto's mock_aws (with `config`, e.g. to execute state machines) and our resources."""
     for k, v in aws_environment("unused").items():
         if k != "AWS_ENDPOINT_URL":
             monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     make_dynamodb_writes_atomic()
-    with mock_aws():
+    with mock_aws(config=config):
         aws.reset_clients()
         container.reset()
         create_all()
@@ -35,7 +39,7 @@ def _embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto's mock_aws with our tables and buckets, as the handlers see AWS."""
-    with _embedded_aws(monkeypatch):
+    with embedded_aws_context(monkeypatch):
         yield
 
 
@@ -43,7 +47,7 @@ def embedded_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def embedded_aws_for_module() -> Iterator[None]:
     """The same, started once for a module whose tests keep apart by themselves (each its own
     table, e.g. the store contract): starting moto and its clients costs ~0.3 s a test."""
-    with pytest.MonkeyPatch.context() as monkeypatch, _embedded_aws(monkeypatch):
+    with pytest.MonkeyPatch.context() as monkeypatch, embedded_aws_context(monkeypatch):
         yield
 
 

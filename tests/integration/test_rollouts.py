@@ -13,7 +13,7 @@ from policyhub.api import container
 from policyhub.domain.errors import PolicyHubError
 from tests.integration.test_serving import rank_body
 from tests.support.api import Api, error_code
-from tests.support.traffic import balanced_users, send
+from tests.support.traffic import balanced_users, drive_until, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rollouts")]
 
@@ -40,19 +40,6 @@ def demo(embedded_aws: None, monkeypatch: pytest.MonkeyPatch) -> Api:
     return Api(seed_demo(None).admin_key)
 
 
-def _wait_until(
-    api: Api, rollout_id: str, states: set[str], traffic: Any, timeout: float = 240
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    users = balanced_users(rollout_id)
-    while time.monotonic() < deadline:
-        r = api.get(f"/policies/rollouts/{rollout_id}").json()
-        if r["state"] in states:
-            return r  # type: ignore[no-any-return]
-        traffic(users)
-    raise AssertionError(f"rollout stuck: {api.get(f'/policies/rollouts/{rollout_id}').body!r}")
-
-
 def _start_even_experiment(demo: Api, name: str, first: str, second: str) -> Any:
     """POST /v1/policies/experiments splitting traffic 50/50 between two versions."""
     return demo.post(
@@ -76,7 +63,7 @@ def test_a_good_candidate_goes_all_the_way_to_production(demo: Api) -> None:
     assert (rollout["state"], rollout["strategy"]) == ("shadow", "safe")
     assert demo.get("/policies/status").json()["rollout"]["rollout_id"] == rollout["rollout_id"]
     assert demo.get("/policies/v1.2.5").json()["status"] == "shadow"
-    final = _wait_until(
+    final = drive_until(
         demo,
         rollout["rollout_id"],
         {"promoted", "rolled_back", "aborted"},
@@ -110,7 +97,7 @@ def test_a_candidate_users_dislike_is_rolled_back_at_its_first_canary_step(demo:
     def traffic(users: Any) -> None:
         send(demo, rank_body, users, 40, success=lambda d: d["variant"] != "canary")
 
-    final = _wait_until(
+    final = drive_until(
         demo, rollout["rollout_id"], {"promoted", "rolled_back", "aborted"}, traffic
     )
     assert final["state"] == "rolled_back"
@@ -131,7 +118,7 @@ def test_no_traffic_never_advances_and_rolls_back_at_the_deadline(demo: Api) -> 
         "/policies/promote",
         {"version": "v1.2.5", "strategy": "canary", "pipeline": {**FAST, "max_step_seconds": 3}},
     ).json()
-    final = _wait_until(
+    final = drive_until(
         demo,
         rollout["rollout_id"],
         {"promoted", "rolled_back", "aborted"},
@@ -449,7 +436,7 @@ def test_after_an_inconclusive_rollback_the_version_is_promoted_again_without_fo
     first = _promote(
         demo, "v1.2.5", strategy="canary", pipeline={**FAST, "max_step_seconds": 3}
     ).json()
-    final = _wait_until(
+    final = drive_until(
         demo,
         first["rollout_id"],
         {"promoted", "rolled_back", "aborted"},
@@ -476,7 +463,7 @@ def test_after_an_unhealthy_rollback_promoting_again_needs_force(demo: Api) -> N
     def traffic(users: Any) -> None:
         send(demo, rank_body, users, 40, success=lambda d: d["variant"] != "canary")
 
-    final = _wait_until(demo, first["rollout_id"], {"promoted", "rolled_back", "aborted"}, traffic)
+    final = drive_until(demo, first["rollout_id"], {"promoted", "rolled_back", "aborted"}, traffic)
     assert final["state"] == "rolled_back" and final["steps"][-1]["verdict"] == "unhealthy"
     v = demo.get("/policies/v1.2.5").json()
     assert v["status"] == "rolled_back"

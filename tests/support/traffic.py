@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -46,3 +47,21 @@ def send(
         assert ok.status == 202, ok.body
         served.append(decision)
     return served
+
+
+def drive_until(
+    api: Api,
+    rollout_id: str,
+    states: set[str],
+    traffic: Callable[[Iterator[str]], object],
+    timeout: float = 240,
+) -> dict[str, Any]:
+    """Send `traffic` from balanced users until the rollout is in one of `states`."""
+    deadline = time.monotonic() + timeout
+    users = balanced_users(rollout_id)
+    while time.monotonic() < deadline:
+        r = api.get(f"/policies/rollouts/{rollout_id}").json()
+        if r["state"] in states:
+            return r  # type: ignore[no-any-return]
+        traffic(users)
+    raise AssertionError(f"rollout stuck: {api.get(f'/policies/rollouts/{rollout_id}').body!r}")
