@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from policyhub.domain.interaction_records import InteractionRecord
+
 ROOT = Path(__file__).resolve().parents[1]
 CONTEXT_DIM, ITEM_DIM, N = 8, 23, 100
 
@@ -47,9 +49,9 @@ class _CountingSink:
 
     def __init__(self) -> None:
         self.count = 0
-        self.last: dict[str, Any] | None = None
+        self.last: InteractionRecord | None = None
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: InteractionRecord) -> None:
         self.count += 1
         self.last = record
 

@@ -10,6 +10,7 @@ import pytest
 from infra.local.seed import CURRENT_SCHEMA, seed_demo
 from policyhub.api import container
 from policyhub.domain.access import Role, Tier
+from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
 from policyhub.settings import settings
 from tests.support.api import Api, error_code, new_key
 from tests.support.interactions import logged
@@ -63,6 +64,7 @@ def test_rank_serves_production_and_logs_a_decision_feedback_joins(demo: Api) ->
     decision = next(r for r in records if r["type"] == "decision")
     feedback = next(r for r in records if r["type"] == "feedback")
     assert decision["decision_id"] == feedback["decision_id"] == body["decision_id"]
+    assert set(decision) == DECISION_FIELDS and set(feedback) == FEEDBACK_FIELDS
     assert decision["ranking"] == [i["id"] for i in body["ranking"]]
     assert 0 < decision["propensity"] <= 1 and decision["chosen_id"] == decision["ranking"][0]
     assert len(decision["candidates"]) == 10 and len(decision["context"]) == CTX

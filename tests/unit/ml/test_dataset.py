@@ -1,17 +1,26 @@
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pytest
 
+from policyhub.domain.interaction_records import (
+    DecisionRecord,
+    FeedbackRecord,
+    LoggedCandidate,
+    decision_record,
+    feedback_record,
+)
 from policyhub.ml.dataset import (
     DatasetError,
     LoggedDataset,
-    feedback_reward,
     holdout_mask,
     in_holdout,
     join_logs,
     split_holdout,
 )
+
+AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def decision(
@@ -21,58 +30,58 @@ def decision(
     context: list[float] | None = None,
     item_dim: int = 2,
     propensity: float = 0.5,
-) -> dict[str, Any]:
-    candidates = [
-        {
-            "id": f"c{j}",
-            "retrieval_score": 0.1 * (j + 1),
-            "features": [float(j)] * item_dim,
-        }
+) -> DecisionRecord:
+    candidates: list[LoggedCandidate] = [
+        {"id": f"c{j}", "retrieval_score": 0.1 * (j + 1), "features": [float(j)] * item_dim}
         for j in range(n_candidates)
     ]
-    return {
-        "type": "decision",
-        "tenant_id": "t",
-        "agent_type": "memory_manager",
-        "decision_id": decision_id,
-        "at": "2026-11-01T00:00:00Z",
-        "policy_version": None,
-        "variant": "retrieval",
-        "rollout_id": None,
-        "experiment_id": None,
-        "context": context if context is not None else [1.0, 2.0],
-        "candidates": candidates,
-        "ranking": [c["id"] for c in candidates],
-        "chosen_id": f"c{chosen}",
-        "propensity": propensity,
-        "exploration": {"epsilon": 0.1, "temperature": 0.5},
-        "latency_ms": 1.0,
-        "shadow": None,
+    return decision_record(
+        tenant_id="t",
+        agent_type="memory_manager",
+        decision_id=decision_id,
+        at=AT,
+        policy_version=None,
+        variant="retrieval",
+        context=context if context is not None else [1.0, 2.0],
+        candidates=candidates,
+        ranking=[c["id"] for c in candidates],
+        chosen_id=f"c{chosen}",
+        propensity=propensity,
+        epsilon=0.1,
+        temperature=0.5,
+        latency_ms=1.0,
+    )
+
+
+def feedback(decision_id: str, **fields: Any) -> FeedbackRecord:
+    return feedback_record(
+        tenant_id="t",
+        agent_type="memory_manager",
+        decision_id=decision_id,
+        at=AT + timedelta(seconds=1),
+        variant="retrieval",
+        policy_version=None,
+        **fields,
+    )
+
+
+def test_reward_is_the_one_outcome_rule_with_the_chosen_item() -> None:
+    decisions = [decision(d) for d in ("both", "success", "clicks", "other-click", "bad")]
+    fb = [
+        feedback("both", reward=0.3, success=True),
+        feedback("success", success=False, clicked_ids=["c0"]),
+        feedback("clicks", clicked_ids=["c1", "c0"]),
+        feedback("other-click", clicked_ids=["c1"]),
+        feedback("bad", reward=1.5),
+    ]
+    data, report = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    assert dict(zip(data.decision_ids, data.reward.tolist(), strict=True)) == {
+        "both": 0.3,
+        "success": 0.0,
+        "clicks": 1.0,
+        "other-click": 0.0,
     }
-
-
-def feedback(decision_id: str, **fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "type": "feedback",
-        "tenant_id": "t",
-        "agent_type": "memory_manager",
-        "decision_id": decision_id,
-        "at": "2026-11-01T00:00:01Z",
-        "success": None,
-        "reward": None,
-        "clicked_ids": [],
-    }
-    base.update(fields)
-    return base
-
-
-def test_reward_prefers_reward_then_success_then_clicks() -> None:
-    assert feedback_reward(feedback("d", reward=0.3, success=True), "c0") == 0.3
-    assert feedback_reward(feedback("d", success=False, clicked_ids=["c0"]), "c0") == 0.0
-    assert feedback_reward(feedback("d", success=True), "c0") == 1.0
-    assert feedback_reward(feedback("d", clicked_ids=["c1", "c0"]), "c0") == 1.0
-    assert feedback_reward(feedback("d", clicked_ids=["c1"]), "c0") == 0.0
-    assert feedback_reward(feedback("d", reward=1.5), "c0") is None
+    assert report.skipped == {"no_outcome": 1}
 
 
 def test_join_flattens_candidates_with_offsets_chosen_index_and_reward() -> None:
@@ -110,11 +119,13 @@ def test_first_feedback_for_a_decision_wins() -> None:
 
 
 def test_records_with_wrong_dimensions_are_skipped_with_a_reason() -> None:
+    ghost = decision("ghost")
+    ghost["chosen_id"] = "missing"
     decisions = [
         decision("ok"),
         decision("short-context", context=[1.0]),
         decision("wide-items", item_dim=3),
-        {**decision("ghost"), "chosen_id": "missing"},
+        ghost,
         decision("zero-propensity", propensity=0.0),
     ]
     fb = [feedback(d["decision_id"], success=True) for d in decisions]

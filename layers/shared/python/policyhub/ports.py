@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # annotations only: the rank path should not import every dom
     from policyhub.domain.deployment import Deployment
     from policyhub.domain.experiment import Experiment
     from policyhub.domain.health import Health
+    from policyhub.domain.interaction_records import InteractionRecord
     from policyhub.domain.keys import ApiKey
     from policyhub.domain.rollout import Rollout
     from policyhub.domain.routing import ServingView
@@ -110,7 +111,7 @@ class Clock(Protocol):
 class LogSink(Protocol):
     """Durable delivery of decision and feedback records (Firehose in AWS)."""
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: InteractionRecord) -> None:
         """Hand one record over; never raises: failures are retried, then dead-lettered."""
         ...
 

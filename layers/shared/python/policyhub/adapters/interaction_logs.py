@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ def partition(tenant_id: str, agent_type: str, at: datetime) -> str:
     return f"{PREFIX}/tenant={tenant_id}/agent={agent_type}/date={at:%Y-%m-%d}/"
 
 
-def _line(record: dict[str, Any]) -> bytes:
+def _line(record: Mapping[str, Any]) -> bytes:
     return (json.dumps(record, separators=(",", ":")) + "\n").encode()
 
 
@@ -73,7 +73,7 @@ class _DeadLetter:
     def __init__(self, bucket: str, stats: SinkStats) -> None:
         self._bucket, self._stats = bucket, stats
 
-    def __call__(self, records: list[dict[str, Any]]) -> None:
+    def __call__(self, records: list[Mapping[str, Any]]) -> None:
         body = b"".join(_line(r) for r in records)
         key = f"{DEAD_LETTER_PREFIX}/{datetime.now(UTC):%Y-%m-%d}/{uuid.uuid4().hex}.jsonl"
 
@@ -99,7 +99,7 @@ class FirehoseSink:
         self.stats = SinkStats()
         self._dead_letter = _DeadLetter(bucket, self.stats)
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: Mapping[str, Any]) -> None:
         data = _line(record)
 
         def send() -> None:
@@ -120,7 +120,7 @@ class BatchingS3Sink:
         self._bucket = bucket
         self._flush_seconds = flush_seconds
         self._max_records = max_records
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[Mapping[str, Any]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._wake = threading.Event()
@@ -130,7 +130,7 @@ class BatchingS3Sink:
         self._thread = threading.Thread(target=self._run, daemon=True, name="log-flusher")
         self._thread.start()
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: Mapping[str, Any]) -> None:
         with self._lock:
             self._buffer.append(record)
             full = len(self._buffer) >= self._max_records
@@ -147,7 +147,7 @@ class BatchingS3Sink:
         with self._flush_lock:
             with self._lock:
                 pending, self._buffer = self._buffer, []
-            groups: dict[str, list[dict[str, Any]]] = {}
+            groups: dict[str, list[Mapping[str, Any]]] = {}
             for r in pending:
                 at = datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
                 groups.setdefault(partition(r["tenant_id"], r["agent_type"], at), []).append(r)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from policyhub.domain.interaction_records import outcome_of
 from policyhub.ml.exploration import segment_ids, validate_offsets
 
 Float32Array = npt.NDArray[np.float32]
@@ -134,21 +135,6 @@ class JoinReport:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def feedback_reward(feedback: Record, chosen_id: str) -> float | None:
-    """`reward` if given; else 1/0 from `success`; else whether the chosen item was clicked."""
-    reward = feedback.get("reward")
-    if reward is not None:
-        value = float(reward)
-        if not 0.0 <= value <= 1.0:
-            return None
-        return value
-    success = feedback.get("success")
-    if success is not None:
-        return 1.0 if success else 0.0
-    clicked = feedback.get("clicked_ids") or []
-    return 1.0 if chosen_id in clicked else 0.0
-
-
 def _decision_problem(record: Record, context_dim: int, item_dim: int) -> str | None:
     context = record.get("context")
     candidates = record.get("candidates")
@@ -177,9 +163,10 @@ def join_logs(
     """Join decisions with their feedback (by decision_id) into a `LoggedDataset`.
 
     Decisions without feedback are not used. When one decision has several feedback records the
-    first one read wins (feedback is idempotent in the API). Decisions whose dimensions do not
-    match the schema, or that are malformed, are skipped and counted (or raise with
-    ``on_invalid="raise"``).
+    first one read wins (feedback is idempotent in the API). The reward is `outcome_of` the
+    feedback with the decision's chosen item; feedback without an outcome is skipped and counted
+    (`no_outcome`). Decisions whose dimensions do not match the schema, or that are malformed,
+    are skipped and counted (or raise with ``on_invalid="raise"``).
     """
     report = JoinReport()
     first_feedback: dict[str, Record] = {}
@@ -218,11 +205,11 @@ def join_logs(
             report.without_feedback += 1
             continue
         chosen_id = record["chosen_id"]
-        r = feedback_reward(found, chosen_id)
-        if r is None:
+        outcome = outcome_of(found, chosen_id)
+        if outcome is None:
             if on_invalid == "raise":
-                raise DatasetError(f"decision {did!r}: reward outside [0, 1]")
-            report.skip("bad_reward")
+                raise DatasetError(f"decision {did!r}: its feedback has no outcome")
+            report.skip("no_outcome")
             continue
         context = [float(v) for v in record["context"]]
         candidates = record["candidates"]
@@ -232,7 +219,7 @@ def join_logs(
         sizes.append(len(candidates))
         chosen.append(next(i for i, c in enumerate(candidates) if c["id"] == chosen_id))
         propensity.append(float(record["propensity"]))
-        reward.append(r)
+        reward.append(outcome.reward)
         report.joined += 1
 
     width = context_dim + item_dim + 1

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.routing import Variant
 from policyhub.signing import b64, sign, unb64, verify
 
 PURPOSE = "decision"
@@ -22,7 +23,7 @@ PURPOSE = "decision"
 class DecisionRef:
     uuid: str
     agent_type: str
-    variant: str
+    variant: Variant
     policy_version: str | None
     rollout_id: str | None
     experiment_id: str | None

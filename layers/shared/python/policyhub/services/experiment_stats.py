@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 from scipy import stats
 
 from policyhub.domain.experiment import ArmResult, ArmSpec
+from policyhub.domain.interaction_records import outcome_of
 
 ALPHA = 0.05
 MIN_OUTCOMES = 100
@@ -24,7 +25,6 @@ class _Arm:
     decisions: int = 0
     rewards: list[float] = field(default_factory=list)
     successes: int = 0
-    binary: int = 0
     latencies: list[float] = field(default_factory=list)
 
 
@@ -37,16 +37,8 @@ def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def reward_of(feedback: dict[str, Any]) -> float | None:
-    if feedback.get("reward") is not None:
-        return float(feedback["reward"])
-    if feedback.get("success") is not None:
-        return 1.0 if feedback["success"] else 0.0
-    return None
-
-
 def summarise(
-    experiment_id: str, arms: list[ArmSpec], records: Iterable[dict[str, Any]]
+    experiment_id: str, arms: list[ArmSpec], records: Iterable[Mapping[str, Any]]
 ) -> dict[str, Any]:
     tallies = {a.version: _Arm() for a in arms}
     for r in records:
@@ -59,13 +51,11 @@ def summarise(
             arm.decisions += 1
             arm.latencies.append(float(r["latency_ms"]))
         elif r["type"] == "feedback":
-            value = reward_of(r)
-            if value is None:
+            outcome = outcome_of(r)
+            if outcome is None:
                 continue
-            arm.rewards.append(value)
-            if r.get("success") is not None:
-                arm.binary += 1
-                arm.successes += int(bool(r["success"]))
+            arm.rewards.append(outcome.reward)
+            arm.successes += outcome.success
     results = [_arm_result(spec, tallies[spec.version]) for spec in arms]
     winner, p_value = _winner(results, tallies)
     return {
@@ -92,7 +82,7 @@ def _arm_result(spec: ArmSpec, arm: _Arm) -> ArmResult:
         traffic_percent=spec.traffic_percent,
         decisions=arm.decisions,
         outcomes=n,
-        success_rate=arm.successes / arm.binary if arm.binary else None,
+        success_rate=arm.successes / n if n else None,
         mean_reward=mean,
         ci_low=low,
         ci_high=high,

@@ -8,7 +8,7 @@ of one rollout, over one window (docs/decisions/009-health-from-logs.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
+from policyhub.domain.interaction_records import outcome_of
 from policyhub.domain.rollout import Rollout
 from policyhub.ports import InteractionLog
 
@@ -67,14 +68,6 @@ def excess_violations(candidate: _Tally, baseline: _Tally) -> int:
     return max(0, math.ceil(candidate.violating - threshold))
 
 
-def _is_feedback_success(record: dict[str, Any]) -> bool | None:
-    if record.get("success") is not None:
-        return bool(record["success"])
-    if record.get("reward") is not None:
-        return float(record["reward"]) >= 0.5
-    return None
-
-
 FIELDS = frozenset({
     "type", "rollout_id", "assigned", "latency_ms", "failed_version", "violations", "shadow",
     "policy_version", "variant", "success", "reward",
@@ -99,7 +92,7 @@ class LogHealthReader:
 
     @staticmethod
     def summarise(
-        rollout: Rollout, records: Iterable[dict[str, Any]], start: datetime, end: datetime
+        rollout: Rollout, records: Iterable[Mapping[str, Any]], start: datetime, end: datetime
     ) -> HealthWindow:
         base, cand = _Tally(), _Tally()
         watching = rollout.watching
@@ -130,10 +123,10 @@ class LogHealthReader:
                 )
                 served_base = r.get("variant") == "production" and not watching
                 tally = cand if served_candidate else base if served_base else None
-                outcome = _is_feedback_success(r)
+                outcome = outcome_of(r)
                 if tally is None or outcome is None:
                     continue
-                if outcome:
+                if outcome.success:
                     tally.successes += 1
                 else:
                     tally.failures += 1

@@ -5,12 +5,18 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from policyhub.domain.constraints import EnforcedRanking, enforce, retrieval_order
+from policyhub.domain.interaction_records import (
+    ShadowRun,
+    decision_record,
+    feedback_record,
+    logged_candidates,
+    outcome_of,
+)
 from policyhub.domain.routing import Assignment, ServedPolicy, Variant, assign
 from policyhub.domain.serving import (
     FeedbackAccepted,
@@ -19,7 +25,6 @@ from policyhub.domain.serving import (
     RankRequest,
     RankResponse,
 )
-from policyhub.domain.timestamps import utc_iso
 from policyhub.ml.exploration import DEFAULT_EPSILON, DEFAULT_TEMPERATURE, explore
 from policyhub.ml.features import FeatureValidationError, assemble_features
 from policyhub.ml.scoring import SessionCache
@@ -193,7 +198,7 @@ class RankService:
 
     def _shadow(
         self, tenant_id: str, req: RankRequest, a: Assignment, retrieval: Scores
-    ) -> dict[str, Any] | None:
+    ) -> ShadowRun | None:
         if a.shadow is None:
             return None
         try:
@@ -219,7 +224,7 @@ class RankService:
         decision_id: str,
         a: Assignment,
         scored: _Scored,
-        shadow: dict[str, Any] | None,
+        shadow: ShadowRun | None,
         proposal: list[int],
         enforced: EnforcedRanking,
         propensity: float,
@@ -227,71 +232,64 @@ class RankService:
     ) -> None:
         cands = req.candidates
         self._sink.put(
-            {
-                "type": "decision",
-                "tenant_id": tenant_id,
-                "agent_type": req.agent_type,
-                "decision_id": decision_id,
-                "seed_key": ref.uuid,
-                "at": utc_iso(self._clock.now()),
-                "policy_version": ref.policy_version,
-                "variant": ref.variant,
-                "assigned": {
+            decision_record(
+                tenant_id=tenant_id,
+                agent_type=req.agent_type,
+                decision_id=decision_id,
+                seed_key=ref.uuid,
+                at=self._clock.now(),
+                policy_version=ref.policy_version,
+                variant=ref.variant,
+                assigned={
                     "variant": a.variant,
                     "policy_version": a.policy.version if a.policy else None,
                 },
-                "rollout_id": a.rollout_id,
-                "experiment_id": a.experiment_id,
-                "use_rl_ranking": req.use_rl_ranking,
-                "context": req.context.features,
-                "candidates": [
-                    {
-                        "id": c["id"],
-                        "retrieval_score": c["retrieval_score"],
-                        "features": c["features"],
-                    }
-                    for c in cands
-                ],
-                "ranking": [cands[i]["id"] for i in enforced.order],
-                "proposed": [cands[i]["id"] for i in proposal[: len(enforced.order)]],
-                "chosen_id": cands[proposal[0]]["id"],
-                "propensity": propensity,
-                "exploration": {
-                    "epsilon": self._exploration.epsilon,
-                    "temperature": self._exploration.temperature,
-                },
-                "latency_ms": round(latency_ms, 3),
-                "error": scored.error,
-                "failed_version": scored.failed_version,
-                "violations": {str(k): v for k, v in enforced.violations.items()},
-                "shadow": shadow,
-            }
+                rollout_id=a.rollout_id,
+                experiment_id=a.experiment_id,
+                use_rl_ranking=req.use_rl_ranking,
+                context=req.context.features,
+                candidates=logged_candidates(cands),
+                ranking=[cands[i]["id"] for i in enforced.order],
+                proposed=[cands[i]["id"] for i in proposal[: len(enforced.order)]],
+                chosen_id=cands[proposal[0]]["id"],
+                propensity=propensity,
+                epsilon=self._exploration.epsilon,
+                temperature=self._exploration.temperature,
+                latency_ms=round(latency_ms, 3),
+                error=scored.error,
+                failed_version=scored.failed_version,
+                violations={str(k): v for k, v in enforced.violations.items()},
+                shadow=shadow,
+            )
         )
 
     # ---- feedback --------------------------------------------------------------------------
     def feedback(self, tenant_id: str, req: FeedbackRequest) -> FeedbackAccepted:
         """Record feedback once per decision (repeats are accepted and ignored)."""
         ref = resolve(tenant_id, req.decision_id)
-        record = {
-            "type": "feedback",
-            "tenant_id": tenant_id,
-            "agent_type": ref.agent_type,
-            "decision_id": req.decision_id,
-            "seed_key": ref.uuid,
-            "at": utc_iso(self._clock.now()),
-            "variant": ref.variant,
-            "policy_version": ref.policy_version,
-            "rollout_id": ref.rollout_id,
-            "experiment_id": ref.experiment_id,
-            "success": req.success,
-            "reward": req.reward,
-            "clicked_ids": req.clicked_ids,
-        }
+        record = feedback_record(
+            tenant_id=tenant_id,
+            agent_type=ref.agent_type,
+            decision_id=req.decision_id,
+            seed_key=ref.uuid,
+            at=self._clock.now(),
+            variant=ref.variant,
+            policy_version=ref.policy_version,
+            rollout_id=ref.rollout_id,
+            experiment_id=ref.experiment_id,
+            success=req.success,
+            reward=req.reward,
+            clicked_ids=req.clicked_ids,
+        )
+        outcome = outcome_of(record)
 
         def deliver() -> None:
             self._sink.put(record)
             self._metrics.feedback(
-                ref.agent_type, ref.variant, ref.rollout_id or ref.experiment_id, req.success
+                ref.agent_type,
+                ref.variant,
+                ref.rollout_id or ref.experiment_id,
+                outcome.success if outcome else None,
             )
 
         self._once.run_once(f"{tenant_id}:{ref.uuid}", deliver)
