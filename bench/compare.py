@@ -25,7 +25,7 @@ from policyhub.ml.compare import compare
 from policyhub.ml.dataset import LoggedDataset
 from policyhub.ml.estimators import FloatArray, estimate_interval, target_probabilities
 from policyhub.ml.scorers import negated, retrieval_scorer, with_noise
-from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
+from policyhub.ml.simulator import BanditSimulator, SimulatorConfig, dataset_records
 from policyhub.ml.trainer import TrainerConfig, train_policy
 
 T = TypeVar("T")
@@ -96,37 +96,6 @@ def bench_training(n: int, repeat: int) -> None:
           f"{result.metrics['logging_policy_reward']:.4f}")  # fmt: skip
 
 
-def _records(
-    data: LoggedDataset, tenant: str, agent: str, end: datetime
-) -> list[dict[str, object]]:
-    """Decision and feedback records, as serving logs them, for simulated arrays."""
-    dc = data.context_dim
-    rows = data.features.tolist()
-    out: list[dict[str, object]] = []
-    step = timedelta(minutes=30) / max(data.n_decisions, 1)
-    for i, did in enumerate(data.decision_ids):
-        start, stop = int(data.offsets[i]), int(data.offsets[i + 1])
-        block = rows[start:stop]
-        at = end - timedelta(minutes=31) + step * i
-        ids = [f"item-{j}" for j in range(stop - start)]
-        chosen = ids[int(data.chosen[i])]
-        out.append({
-            "type": "decision", "tenant_id": tenant, "agent_type": agent, "decision_id": did,
-            "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "policy_version": None,
-            "variant": "retrieval", "use_rl_ranking": True, "context": block[0][:dc],
-            "candidates": [{"id": ids[j], "retrieval_score": r[-1], "features": r[dc:-1]}
-                           for j, r in enumerate(block)],
-            "ranking": [chosen, *(x for x in ids if x != chosen)], "chosen_id": chosen,
-            "propensity": float(data.propensity[i]), "shadow": None,
-        })
-        out.append({
-            "type": "feedback", "tenant_id": tenant, "agent_type": agent, "decision_id": did,
-            "at": (at + step / 2).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "success": bool(data.reward[i] > 0.5), "reward": None, "clicked_ids": [],
-        })
-    return out  # fmt: skip
-
-
 def bench_compare_e2e(n: int, candidates: int, repeat: int) -> None:
     """The compare service on the embedded stack, over n logged decisions in S3."""
     import json
@@ -159,7 +128,11 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int) -> None:
         def write() -> int:
             now = datetime.now(UTC)
             data = sim.log_dataset(n, retrieval_scorer, seed=11)
-            records = _records(data, "bench", "memory_manager", now)
+            records = dataset_records(
+                data, retrieval_scorer(data.features), tenant_id="bench",
+                agent_type="memory_manager", policy_version=None,
+                after=now - timedelta(minutes=31), end=now - timedelta(minutes=1),
+            )  # fmt: skip
             size = 0
             for k in range(0, len(records), 20_000):
                 chunk = records[k : k + 20_000]

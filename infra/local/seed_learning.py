@@ -12,21 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from policyhub.adapters.local_jobs import ThreadJobRunner
 from policyhub.adapters.s3_artifacts import S3ArtifactStore
 from policyhub.api import container
 from policyhub.domain.access import Principal
-from policyhub.domain.timestamps import utc_iso
 from policyhub.domain.training import JobStatus, JobTrigger, TrainingJob
 from policyhub.domain.versions import FeatureSchema
-from policyhub.ml.dataset import LoggedDataset
-from policyhub.ml.estimators import FloatArray
-from policyhub.ml.exploration import DEFAULT_EPSILON, DEFAULT_TEMPERATURE
 from policyhub.ml.scorers import Scorer, onnx_scorer, retrieval_scorer
 from policyhub.ml.simulated_users import SEEDED_USERS
-from policyhub.ml.simulator import BanditSimulator
+from policyhub.ml.simulator import BanditSimulator, dataset_records
 from policyhub.settings import settings
 
 
@@ -58,60 +53,6 @@ class SeedTrainingError(RuntimeError):
     pass
 
 
-def decision_records(
-    data: LoggedDataset,
-    scores: FloatArray,
-    *,
-    tenant_id: str,
-    agent_type: str,
-    policy_version: str | None,
-    after: datetime,
-    end: datetime,
-) -> list[dict[str, Any]]:
-    """Decision and feedback records, shaped as the rank path logs them, for simulated arrays.
-
-    The served order is the drawn top item, then the rest by descending score (exploration.py);
-    the propensity is the drawn item's. Times are spread evenly in (after, end).
-    """
-    dc = data.context_dim
-    rows = data.features.tolist()
-    score_list = scores.tolist()
-    step = (end - after) / (data.n_decisions + 1)
-    exploration = {"epsilon": DEFAULT_EPSILON, "temperature": DEFAULT_TEMPERATURE}
-    variant = "production" if policy_version else "retrieval"
-    out: list[dict[str, Any]] = []
-    for i, did in enumerate(data.decision_ids):
-        start, stop = int(data.offsets[i]), int(data.offsets[i + 1])
-        block, block_scores = rows[start:stop], score_list[start:stop]
-        ids = [f"item-{j}" for j in range(stop - start)]
-        top = int(data.chosen[i])
-        rest = sorted((j for j in range(len(ids)) if j != top), key=lambda j: -block_scores[j])
-        at = after + step * (i + 1)
-        reward = float(data.reward[i])
-        out.append({
-            "type": "decision", "tenant_id": tenant_id, "agent_type": agent_type,
-            "decision_id": did, "seed_key": did, "at": utc_iso(at),
-            "policy_version": policy_version, "variant": variant,
-            "assigned": {"variant": variant, "policy_version": policy_version},
-            "rollout_id": None, "experiment_id": None, "use_rl_ranking": True,
-            "context": block[0][:dc],
-            "candidates": [
-                {"id": ids[j], "retrieval_score": r[-1], "features": r[dc:-1]}
-                for j, r in enumerate(block)
-            ],
-            "ranking": [ids[top], *(ids[j] for j in rest)], "chosen_id": ids[top],
-            "propensity": float(data.propensity[i]), "exploration": exploration,
-            "latency_ms": 1.0, "error": None, "shadow": None,
-        })
-        out.append({
-            "type": "feedback", "tenant_id": tenant_id, "agent_type": agent_type,
-            "decision_id": did, "at": utc_iso(at + step / 2), "variant": variant,
-            "policy_version": policy_version, "success": reward > 0.5, "reward": None,
-            "clicked_ids": [ids[top]] if reward > 0.5 else [],
-        })  # fmt: skip
-    return out
-
-
 def _log_round(
     sim: BanditSimulator,
     n: int,
@@ -128,7 +69,7 @@ def _log_round(
     decision id as the rank path does); the logged propensities are exact all the same.
     """
     data = sim.log_dataset(n, scorer, seed=seed)
-    records = decision_records(
+    records = dataset_records(
         data, scorer(data.features), tenant_id=tenant_id, agent_type=agent_type,
         policy_version=production, after=after,
         end=datetime.now(UTC) - timedelta(milliseconds=200),

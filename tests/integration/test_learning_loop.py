@@ -6,8 +6,8 @@ import base64
 import json
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -16,6 +16,7 @@ from policyhub.adapters import aws
 from policyhub.adapters.interaction_logs import partition
 from policyhub.adapters.local_jobs import ThreadJobRunner
 from policyhub.api import container
+from policyhub.domain.interaction_records import InteractionRecord
 from policyhub.ml.onnx_models import linear_policy
 from policyhub.settings import settings
 from tests.support.api import Api, error_code
@@ -26,9 +27,9 @@ CTX = ITEM = 3
 DIM = CTX + ITEM + 1
 
 
-def write_logs(records: list[dict[str, Any]]) -> None:
+def write_logs(records: Sequence[InteractionRecord]) -> None:
     """Put records where the log sink would: one JSON-lines object per partition."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[str, list[InteractionRecord]] = defaultdict(list)
     for r in records:
         at = datetime.fromisoformat(r["at"].replace("Z", "+00:00"))
         groups[partition(r["tenant_id"], r["agent_type"], at)].append(r)

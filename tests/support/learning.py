@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from policyhub.domain.interaction_records import InteractionRecord
 from policyhub.ml.scorers import Scorer, retrieval_scorer
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
 
@@ -14,7 +15,7 @@ Record = dict[str, Any]
 
 class MemoryInteractionLog:
     def __init__(self) -> None:
-        self.records: list[Record] = []
+        self.records: list[InteractionRecord] = []
 
     def read(
         self,
@@ -24,7 +25,8 @@ class MemoryInteractionLog:
         until: datetime,
         fields: frozenset[str] | None = None,
     ) -> Iterator[Record]:
-        for r in self.records:
+        for record in self.records:
+            r = cast(Record, record)
             at = datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
             mine = r["tenant_id"] == tenant_id and r["agent_type"] == agent_type
             if mine and since <= at <= until:
@@ -60,7 +62,7 @@ def simulated_records(
     config: SimulatorConfig | None = None,
     scorer: Scorer = retrieval_scorer,
     policy_version: str | None = None,
-) -> list[Record]:
+) -> list[InteractionRecord]:
     """n decisions (with feedback) logged by `scorer`, spread over the 10 minutes before `end`."""
     sim = BanditSimulator(config or SimulatorConfig(context_dim=3, item_dim=3, n_candidates=5))
     decisions, feedback = sim.log_records(
@@ -73,7 +75,6 @@ def simulated_records(
         at = end - timedelta(minutes=10) + step * i
         d["at"] = _iso(at)
         f["at"] = _iso(at + step / 2)
-        d["use_rl_ranking"] = True
     return [*decisions, *feedback]
 
 

@@ -23,7 +23,9 @@ from policyhub.domain.interaction_records import (
 )
 from policyhub.domain.serving import FeedbackRequest, RankRequest
 from policyhub.ml.dataset import join_logs
+from policyhub.ml.scorers import retrieval_scorer
 from policyhub.ml.scoring import SessionCache
+from policyhub.ml.simulator import BanditSimulator, SimulatorConfig, dataset_records
 from policyhub.services import experiment_stats, health_reader
 from policyhub.services.health_reader import LogHealthReader
 from policyhub.services.ranking import RankService
@@ -108,6 +110,20 @@ def test_rank_and_feedback_write_exactly_the_schema_fields() -> None:
     assert decision["seed_key"] == feedback["seed_key"] == ranked.decision_id.split(".")[0]
     assert decision["at"] == feedback["at"] == "2026-11-01T12:00:00.000000Z"
     assert [set(c) for c in decision["candidates"]] == [{"id", "retrieval_score", "features"}] * 5
+
+
+def test_simulated_and_seeded_records_carry_exactly_the_schema_fields() -> None:
+    sim = BanditSimulator(SimulatorConfig(context_dim=2, item_dim=3, n_candidates=4))
+    decisions, feedback = sim.log_records(3, retrieval_scorer, seed=1)
+    data = sim.log_dataset(3, retrieval_scorer, seed=2)
+    seeded = dataset_records(
+        data, retrieval_scorer(data.features), tenant_id="demo", agent_type="memory_manager",
+        policy_version="v1.0.0", after=NOW, end=NOW + timedelta(minutes=1),
+    )  # fmt: skip
+    for record in [*decisions, *feedback, *seeded]:
+        expected = DECISION_FIELDS if record["type"] == "decision" else FEEDBACK_FIELDS
+        assert set(record) == expected
+    assert [r["type"] for r in seeded] == ["decision", "feedback"] * 3
 
 
 def test_readers_project_only_fields_the_schema_defines() -> None:

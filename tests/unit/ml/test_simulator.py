@@ -1,27 +1,19 @@
 import numpy as np
 import pytest
 
+from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
 from policyhub.ml.dataset import join_logs
 from policyhub.ml.exploration import action_probabilities, action_probabilities_flat, choose_top
 from policyhub.ml.scorers import negated, retrieval_scorer, with_noise
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
 
-DECISION_KEYS = {
-    "type", "tenant_id", "agent_type", "decision_id", "at", "policy_version", "variant",
-    "rollout_id", "experiment_id", "context", "candidates", "ranking", "chosen_id",
-    "propensity", "exploration", "latency_ms", "shadow",
-}  # fmt: skip
-FEEDBACK_KEYS = {
-    "type", "tenant_id", "agent_type", "decision_id", "at", "success", "reward", "clicked_ids",
-}  # fmt: skip
 
-
-def test_records_have_exactly_the_shared_log_shapes() -> None:
+def test_simulated_records_carry_exactly_the_schema_fields() -> None:
     sim = BanditSimulator(SimulatorConfig(context_dim=3, item_dim=2, n_candidates=4))
     decisions, feedback = sim.log_records(5, retrieval_scorer, seed=1)
     for d, f in zip(decisions, feedback, strict=True):
-        assert set(d) == DECISION_KEYS
-        assert set(f) == FEEDBACK_KEYS
+        assert set(d) == DECISION_FIELDS
+        assert set(f) == FEEDBACK_FIELDS
         assert d["type"] == "decision" and f["type"] == "feedback"
         assert f["decision_id"] == d["decision_id"]
         assert d["at"].endswith("Z") and f["at"].endswith("Z")
@@ -32,6 +24,8 @@ def test_records_have_exactly_the_shared_log_shapes() -> None:
         assert sorted(d["ranking"]) == sorted(c["id"] for c in d["candidates"])
         assert d["exploration"] == {"epsilon": 0.1, "temperature": 0.5}
         assert isinstance(f["success"], bool)
+        assert f["seed_key"] == d["seed_key"] == d["decision_id"]
+        assert (f["variant"], f["policy_version"]) == (d["variant"], d["policy_version"])
 
 
 def test_logged_top_item_and_propensity_follow_the_serving_rule() -> None:

@@ -14,11 +14,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from policyhub.domain.interaction_records import (
+    SUCCESS_REWARD,
+    DecisionRecord,
+    FeedbackRecord,
+    InteractionRecord,
+    LoggedCandidate,
+    decision_record,
+    feedback_record,
+)
+from policyhub.domain.routing import Variant
 from policyhub.ml.dataset import LoggedDataset
 from policyhub.ml.exploration import (
     DEFAULT_EPSILON,
@@ -33,7 +42,6 @@ from policyhub.ml.scorers import Scorer
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
-Record = dict[str, Any]
 
 _EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -210,8 +218,8 @@ class BanditSimulator:
         tenant_id: str = "tenant-sim",
         agent_type: str = "memory_manager",
         policy_version: str | None = None,
-        variant: str = "retrieval",
-    ) -> tuple[list[Record], list[Record]]:
+        variant: Variant = "retrieval",
+    ) -> tuple[list[DecisionRecord], list[FeedbackRecord]]:
         """Decision and feedback log records, exactly as serving writes them.
 
         The top item is drawn with `choose_top` (seeded by decision_id) like the rank service.
@@ -222,8 +230,8 @@ class BanditSimulator:
         scores = scorer(features).reshape(n, requests.n_candidates)
         latency_ms = (time.perf_counter() - started) * 1000.0 / max(n, 1)
         rewards_rng = self._rng(seed, 3)
-        decisions: list[Record] = []
-        feedback: list[Record] = []
+        decisions: list[DecisionRecord] = []
+        feedback: list[FeedbackRecord] = []
         for i in range(n):
             decision_id = f"sim-{self.config.seed}-{seed}-{i:08d}"
             probs = action_probabilities(scores[i], epsilon, temperature)
@@ -231,74 +239,85 @@ class BanditSimulator:
             order = ranking_order(scores[i], top)
             ids = [f"item-{j}" for j in range(requests.n_candidates)]
             at = _EPOCH + timedelta(seconds=seed * 1_000_000 + i)
+            ranking = [ids[j] for j in order]
             decisions.append(
-                _decision_record(
-                    requests, i, ids, order, float(probs[top]), decision_id,
-                    at=at, tenant_id=tenant_id, agent_type=agent_type,
-                    policy_version=policy_version, variant=variant,
-                    exploration={"epsilon": epsilon, "temperature": temperature},
-                    latency_ms=latency_ms,
+                decision_record(
+                    tenant_id=tenant_id, agent_type=agent_type, decision_id=decision_id,
+                    at=at, policy_version=policy_version, variant=variant,
+                    context=requests.contexts[i].astype(np.float32).tolist(),
+                    candidates=_candidates(requests, i, ids), ranking=ranking,
+                    chosen_id=ranking[0], propensity=float(probs[top]),
+                    epsilon=epsilon, temperature=temperature, latency_ms=latency_ms,
                 )
             )  # fmt: skip
             success = bool(rewards_rng.random() < requests.expected[i, top])
             feedback.append(
-                {
-                    "type": "feedback",
-                    "tenant_id": tenant_id,
-                    "agent_type": agent_type,
-                    "decision_id": decision_id,
-                    "at": _iso(at + timedelta(milliseconds=500)),
-                    "success": success,
-                    "reward": None,
-                    "clicked_ids": [ids[top]] if success else [],
-                }
-            )
+                feedback_record(
+                    tenant_id=tenant_id, agent_type=agent_type, decision_id=decision_id,
+                    at=at + timedelta(milliseconds=500), variant=variant,
+                    policy_version=policy_version, success=success,
+                    clicked_ids=[ids[top]] if success else [],
+                )
+            )  # fmt: skip
         return decisions, feedback
 
 
-def _iso(at: datetime) -> str:
-    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _decision_record(
-    requests: Requests,
-    i: int,
-    ids: Sequence[str],
-    order: list[int],
-    propensity: float,
-    decision_id: str,
+def dataset_records(
+    data: LoggedDataset,
+    scores: FloatArray,
     *,
-    at: datetime,
     tenant_id: str,
     agent_type: str,
     policy_version: str | None,
-    variant: str,
-    exploration: dict[str, float],
-    latency_ms: float,
-) -> Record:
-    return {
-        "type": "decision",
-        "tenant_id": tenant_id,
-        "agent_type": agent_type,
-        "decision_id": decision_id,
-        "at": _iso(at),
-        "policy_version": policy_version,
-        "variant": variant,
-        "rollout_id": None,
-        "experiment_id": None,
-        "context": requests.contexts[i].astype(np.float32).tolist(),
-        "candidates": [
-            {
-                "id": ids[j],
-                "retrieval_score": float(np.float32(requests.retrieval[i, j])),
-                "features": requests.items[i, j].astype(np.float32).tolist(),
-            }
-            for j in range(len(ids))
-        ],
-        "ranking": [ids[j] for j in order],
-        "chosen_id": ids[order[0]],
-        "propensity": propensity,
-        "exploration": exploration,
-        "latency_ms": latency_ms,
-        "shadow": None,
-    }
+    after: datetime,
+    end: datetime,
+) -> list[InteractionRecord]:
+    """Decision and feedback records, as the rank path logs them, for `log_dataset`'s arrays
+    (scored by the logging policy): millions of decisions where `log_records` would take long.
+
+    The served order is the drawn top item, then the rest by descending score (exploration.py);
+    the propensity is the drawn item's; feedback gives `success`. Times are spread evenly in
+    (after, end).
+    """
+    dc = data.context_dim
+    rows = data.features.tolist()
+    score_list = scores.tolist()
+    step = (end - after) / (data.n_decisions + 1)
+    variant: Variant = "production" if policy_version else "retrieval"
+    out: list[InteractionRecord] = []
+    for i, did in enumerate(data.decision_ids):
+        start, stop = int(data.offsets[i]), int(data.offsets[i + 1])
+        block, block_scores = rows[start:stop], score_list[start:stop]
+        ids = [f"item-{j}" for j in range(stop - start)]
+        top = int(data.chosen[i])
+        rest = sorted((j for j in range(len(ids)) if j != top), key=lambda j: -block_scores[j])
+        at = after + step * (i + 1)
+        success = float(data.reward[i]) >= SUCCESS_REWARD
+        ranking = [ids[top], *(ids[j] for j in rest)]
+        out.append(decision_record(
+            tenant_id=tenant_id, agent_type=agent_type, decision_id=did, at=at,
+            policy_version=policy_version, variant=variant, context=block[0][:dc],
+            candidates=[
+                {"id": ids[j], "retrieval_score": r[-1], "features": r[dc:-1]}
+                for j, r in enumerate(block)
+            ],
+            ranking=ranking, chosen_id=ids[top], propensity=float(data.propensity[i]),
+            epsilon=DEFAULT_EPSILON, temperature=DEFAULT_TEMPERATURE, latency_ms=1.0,
+        ))
+        out.append(feedback_record(
+            tenant_id=tenant_id, agent_type=agent_type, decision_id=did, at=at + step / 2,
+            variant=variant, policy_version=policy_version, success=success,
+            clicked_ids=[ids[top]] if success else [],
+        ))  # fmt: skip
+    return out
+
+
+def _candidates(requests: Requests, i: int, ids: Sequence[str]) -> list[LoggedCandidate]:
+    return [
+        {
+            "id": ids[j],
+            "retrieval_score": float(np.float32(requests.retrieval[i, j])),
+            "features": requests.items[i, j].astype(np.float32).tolist(),
+        }
+        for j in range(len(ids))
+    ]
