@@ -765,13 +765,29 @@ def test_keys_are_stored_listed_oldest_first_per_tenant_and_revoked_once(store: 
 
 
 def test_a_key_id_is_stored_once(store: Store) -> None:
-    """DynamoStore.put_key is a transaction of its own (not `transact`): a duplicate id is a
-    cancelled transaction, not a `concurrent_change`."""
+    """A duplicate id is a 409, and the key first stored stays as it was."""
     store.put_key(T, _key(1), _audit(agent=None))
-    with pytest.raises(ClientError) as err:
+    with pytest.raises(PolicyHubError) as err:
         store.put_key(T, _key(1).model_copy(update={"role": Role.MEMBER}), _audit(agent=None))
-    assert err.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert err.value.code == "concurrent_change"
     assert store.get_key(_key(1).key_id) == _key(1)
+
+
+def test_of_two_revokes_at_once_the_first_revocation_time_stands(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second revoke read the key before the first landed: it is refused, not applied."""
+    if not isinstance(store, DynamoStore):
+        pytest.skip("the fake applies each call under one lock: there is no window to race in")
+    store.put_key(T, _key(1), _audit(agent=None))
+    unrevoked = store.get_key(_key(1).key_id)
+    first = store.revoke_key(_key(1).key_id, NOW, _audit(agent=None))
+    monkeypatch.setattr(store, "get_key", lambda key_id: unrevoked)
+    with pytest.raises(PolicyHubError) as err:
+        store.revoke_key(_key(1).key_id, NOW + timedelta(hours=1), _audit(agent=None))
+    assert err.value.code == "concurrent_change"
+    monkeypatch.undo()
+    assert store.get_key(_key(1).key_id) == first
 
 
 # ---- training jobs (services.training.JobStore) ------------------------------------------

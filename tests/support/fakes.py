@@ -264,17 +264,7 @@ class MemoryStore:
     def put_key(self, tenant_id: str, key: ApiKey, audit: AuditEvent) -> None:
         with self._lock:
             if key.key_id in self.keys:
-                # DynamoStore.put_key runs its own transaction, outside `transact`: a taken id
-                # cancels it and the ClientError is not mapped to concurrent_change.
-                raise ClientError(
-                    {
-                        "Error": {
-                            "Code": "TransactionCanceledException",
-                            "Message": "Transaction cancelled [ConditionalCheckFailed, None]",
-                        }
-                    },
-                    "TransactWriteItems",
-                )
+                raise concurrent_change(f"API key {key.key_id}")
             self.keys[key.key_id] = (tenant_id, _stored(key))
             self.put_audit(tenant_id, audit)
 

@@ -132,6 +132,7 @@ class DynamoStore:
                 "ExpressionAttributeValues": values,
                 "ScanIndexForward": False,
                 "Limit": limit + 1,
+                "ConsistentRead": True,  # a version just registered is in the next listing
             }
             if filter_expr:
                 kwargs["FilterExpression"] = filter_expr
@@ -385,8 +386,8 @@ class DynamoStore:
 
     # ---- API keys ----------------------------------------------------------------------
     def put_key(self, tenant_id: str, key: ApiKey, audit: AuditEvent) -> None:
-        aws.dynamodb().transact_write_items(
-            TransactItems=[
+        transact(
+            [
                 {
                     "Put": {
                         "TableName": self._table,
@@ -401,7 +402,8 @@ class DynamoStore:
                     }
                 },
                 {"Put": {"TableName": self._table, "Item": self._audit_item(tenant_id, audit)}},
-            ]
+            ],
+            f"API key {key.key_id}",
         )
 
     def get_key(self, key_id: str) -> ApiKey | None:
@@ -428,17 +430,21 @@ class DynamoStore:
         if key is None:
             raise PolicyHubError("not_found", f"no API key {key_id}")
         revoked = key.model_copy(update={"revoked_at": key.revoked_at or at})
-        aws.dynamodb().transact_write_items(
-            TransactItems=[
+        # Conditional on the key as read: of two revokes at once, the loser gets a 409 and
+        # the first `revoked_at` stands.
+        transact(
+            [
                 {
                     "Update": {
                         "TableName": self._table,
                         "Key": {"pk": _s(key_pk(key_id)), "sk": _s(KEY_SK)},
                         "UpdateExpression": "SET doc = :doc",
-                        "ExpressionAttributeValues": {":doc": _doc(revoked)},
+                        "ConditionExpression": "doc = :read",
+                        "ExpressionAttributeValues": {":doc": _doc(revoked), ":read": _doc(key)},
                     }
                 },
                 {"Put": {"TableName": self._table, "Item": self._audit_item(key.tenant_id, audit)}},
-            ]
+            ],
+            f"API key {key_id}",
         )
         return revoked
