@@ -15,7 +15,7 @@ from infra.local.events import LambdaContext, authorizer_event, proxy_event
 from infra.local.functions import load_handler
 from policyhub.api.authorizer import Unauthorized
 from policyhub.api.errors import proxy_error
-from policyhub.api.routes import match
+from policyhub.api.routes import allowed_methods, match
 from policyhub.domain.errors import PolicyHubError
 
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024
@@ -50,6 +50,25 @@ def _refuse(err: PolicyHubError, request_id: str) -> GatewayResponse:
     return _from_proxy(proxy_error(err, request_id))
 
 
+def _no_route(method: str, path: str, request_id: str) -> GatewayResponse:
+    """A path no route has is 404 `not_found`; a path the route table has, asked with a method
+    it does not serve (TRACE, HEAD, OPTIONS, a GET on a POST route...), 405
+    `method_not_allowed` with `Allow` naming the methods it does serve."""
+    methods = allowed_methods(path)
+    if not methods:
+        return _refuse(PolicyHubError("not_found", f"no route {method} {path}"), request_id)
+    return _from_proxy(
+        proxy_error(
+            PolicyHubError(
+                "method_not_allowed",
+                f"{path} does not serve {method}; it serves {', '.join(methods)}",
+            ),
+            request_id,
+            {"Allow": ", ".join(methods)},
+        )
+    )
+
+
 def invoke(
     method: str,
     path: str,
@@ -66,7 +85,7 @@ def invoke(
         )
     found = match(method.upper(), path)
     if found is None:
-        return _refuse(PolicyHubError("not_found", f"no route {method.upper()} {path}"), request_id)
+        return _no_route(method.upper(), path, request_id)
     route, params = found
     event = proxy_event(
         route,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from infra.local.gateway import API_GATEWAY_MAX_BODY, invoke
@@ -59,9 +61,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD response has the headers of its body, never the body
+            self.wfile.write(body)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler serves method X with `do_X` and answers every other method with
+        # its own 501 HTML page. Every method goes to the gateway instead, which answers the
+        # ones no route serves as API Gateway's edge does: 404 or 405 in the error envelope.
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # What the base class refuses before any route is looked at (a malformed request line,
+        # a URI or headers too long) leaves in the error envelope too, not as an HTML page.
+        error = "payload_too_large" if code == 413 else "bad_request"
+        status = 413 if code == 413 else 400
+        text = message or "the HTTP request could not be parsed"
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # the request line was unreadable: answer in 1.1
+            self.request_version = self.protocol_version
+        with contextlib.suppress(OSError):  # the client may already be gone
+            self._send(
+                status,
+                {"Content-Type": "application/json"},
+                json.dumps(envelope(error, text, "-")).encode(),
+                close=True,
+            )
 
 
 SWITCH_INTERVAL_SECONDS = 0.0002

@@ -273,14 +273,13 @@ def route(name: str) -> Route:
     return ROUTES_BY_NAME[name]
 
 
-def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-    """Find the route for a request the way API Gateway does: static segments beat params."""
+def _resource(path: str) -> tuple[str, dict[str, str]] | None:
+    """The resource (path template) a path names, the way API Gateway picks it: among the
+    templates that fit, the one with the most static segments, whatever the method."""
     parts = path.rstrip("/").split("/") if path != "/" else [""]
-    best: tuple[int, Route, dict[str, str]] | None = None
-    for r in ROUTES:
-        if r.method != method:
-            continue
-        tmpl = r.path.split("/")
+    best: tuple[int, str, dict[str, str]] | None = None
+    for template in dict.fromkeys(r.path for r in ROUTES):
+        tmpl = template.split("/")
         if len(tmpl) != len(parts):
             continue
         params: dict[str, str] = {}
@@ -296,12 +295,28 @@ def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
                 static += 1
         else:
             if best is None or static > best[0]:
-                best = (static, r, params)
+                best = (static, template, params)
     return None if best is None else (best[1], best[2])
 
 
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+    """Find the route for a request the way API Gateway does: first the resource (static
+    segments beat params), then the method on it. `GET /v1/policies/promote` is the promote
+    resource asked with a method it lacks (None), not version `promote`."""
+    found = _resource(path)
+    if found is None:
+        return None
+    template, params = found
+    for r in ROUTES:
+        if r.path == template and r.method == method:
+            return r, params
+    return None
+
+
 def allowed_methods(path: str) -> list[str]:
-    return sorted({r.method for r in ROUTES if match(r.method, path) is not None})
+    """The methods the resource `path` names serves; empty when no resource fits."""
+    found = _resource(path)
+    return sorted({r.method for r in ROUTES if found is not None and r.path == found[0]})
 
 
 def endpoint_of(route: Route) -> Callable[..., Any]:
