@@ -138,8 +138,13 @@ class PolicyHubClient:
         result: dict[str, Any] = self.request("POST", "/policies/promote", json=body)
         return result
 
-    def rollback(self, version: str, agent_type: str, reason: str | None = None) -> dict[str, Any]:
-        body = {"version": version, "agent_type": agent_type, "reason": reason}
+    def rollback(
+        self, version: str, agent_type: str, reason: str | None = None, force: bool = False
+    ) -> dict[str, Any]:
+        """`force=True` restores a version whose feature schema differs from production's."""
+        body: dict[str, Any] = {"version": version, "agent_type": agent_type, "reason": reason}
+        if force:
+            body["force"] = True
         result: dict[str, Any] = self.request("POST", "/policies/rollback", json=body)
         return result
 

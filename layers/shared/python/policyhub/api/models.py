@@ -48,12 +48,22 @@ class RollbackRequest(Strict):
     version: str = Field(pattern=VERSION_PATTERN)
     agent_type: str = Field(pattern=AGENT_TYPE_PATTERN)
     reason: str | None = Field(default=None, max_length=2000)
+    force: StrictBool = Field(
+        default=False,
+        description="Restore a version whose feature schema differs from production's (what "
+        "clients send now); without it such a rollback is 409 feature_schema_mismatch. "
+        "Audited with force; decision 105.",
+    )
 
 
 class ProductionInfo(BaseModel):
     version: str
     promoted_at: datetime | None
     metrics: dict[str, Any]
+    feature_schema: FeatureSchema = Field(
+        description="The features production takes, i.e. what clients send now; a rollback "
+        "target with another schema needs force (decision 105).",
+    )
 
 
 class StatusResponse(BaseModel):

@@ -16,6 +16,9 @@ PREVIOUS_KEPT = 10
 class PreviousVersion(BaseModel):
     version: str
     promoted_at: datetime | None
+    feature_schema: FeatureSchema | None = None
+    """The features the version takes; a rollback to one that differs from production's is
+    refused without `force` (decision 105). Null only on pointers written before it was kept."""
 
 
 class Deployment(BaseModel):

@@ -29,6 +29,7 @@ ERROR_TABLE: dict[str, int] = {
     "not_promotable": 409,
     "already_production": 409,
     "not_rollbackable": 409,
+    "feature_schema_mismatch": 409,
     "insufficient_data": 409,
     "job_active": 409,
     "payload_too_large": 413,

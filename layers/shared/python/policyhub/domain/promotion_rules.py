@@ -1,13 +1,17 @@
-"""When a version may be promoted at all, whatever the strategy, and what a rollout that ended
-without promoting its candidate leaves on the candidate's record (decision 099)."""
+"""When a version may be promoted at all, whatever the strategy, what a rollout that ended
+without promoting its candidate leaves on the candidate's record (decision 099), and when a
+rollback target may serve the clients production serves now (decision 105)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from policyhub.domain.deployment import Deployment
-from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.errors import ErrorDetail, PolicyHubError
+from policyhub.domain.routing import ServedPolicy
 from policyhub.domain.versions import (
+    FeatureSchema,
     LastRollout,
     PolicyStatus,
     PolicyVersion,
@@ -93,3 +97,44 @@ def require_no_traffic_change(current: Deployment) -> None:
             "experiment_active",
             f"experiment {current.active_experiment_id} is running; stop it first",
         )
+
+
+def _dims(schema: FeatureSchema) -> str:
+    return f"context_dim {schema.context_dim}, item_dim {schema.item_dim}"
+
+
+def require_rollback_keeps_serving(
+    serving: ServedPolicy | None, target: PolicyVersion, *, force: bool = False
+) -> dict[str, Any]:
+    """A rollback must not break serving (decision 105): the target must take the features
+    that production's clients send now, i.e. production's feature schema, or every rank call
+    after the rollback fails with 422 feature_dimension_mismatch. Otherwise 409
+    `feature_schema_mismatch` naming both schemas, unless `force` (the clients changed too).
+
+    Returns what the rollback's audit event records about it: `force`, and the schema change
+    it forced through."""
+    details: dict[str, Any] = {"force": True} if force else {}
+    if serving is None or serving.version == target.version:
+        return details
+    have, want = serving.feature_schema, target.feature_schema
+    if have == want:
+        return details
+    if force:
+        return {
+            **details,
+            "feature_schema_change": {
+                "from": have.model_dump(mode="json"),
+                "to": want.model_dump(mode="json"),
+            },
+        }
+    issue = (
+        f"{target.version} expects {_dims(want)}; production {serving.version} and its "
+        f"clients use {have.context_dim}/{have.item_dim}"
+    )
+    raise PolicyHubError(
+        "feature_schema_mismatch",
+        f"{issue}: after this rollback every rank call would fail with 422 "
+        "feature_dimension_mismatch. Roll back to a version with the same feature schema, or "
+        'pass "force": true if the clients now send the features it expects',
+        [ErrorDetail("body.version", issue)],
+    )

@@ -232,7 +232,12 @@ def move_production(
         updates.append(VersionUpdate(left, PolicyStatus.PRODUCTION))
         if left.status is PolicyStatus.RETIRED:
             previous.insert(
-                0, PreviousVersion(version=leaving.version, promoted_at=current.promoted_at)
+                0,
+                PreviousVersion(
+                    version=leaving.version,
+                    promoted_at=current.promoted_at,
+                    feature_schema=leaving.feature_schema,
+                ),
             )
     deployment = current.model_copy(
         update={

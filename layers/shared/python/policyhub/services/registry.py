@@ -13,7 +13,8 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import AuditAction, AuditEvent
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError
-from policyhub.domain.promotion_rules import require_promotable
+from policyhub.domain.promotion_rules import require_promotable, require_rollback_keeps_serving
+from policyhub.domain.routing import ServedPolicy
 from policyhub.domain.state_changes import move_production, next_revision, transition
 from policyhub.domain.transition import Transition
 from policyhub.domain.versions import (
@@ -199,8 +200,16 @@ class Registry:
         )
 
     def rollback(
-        self, principal: Principal, agent_type: str, version: str, reason: str | None
+        self,
+        principal: Principal,
+        agent_type: str,
+        version: str,
+        reason: str | None,
+        *,
+        force: bool = False,
     ) -> Promotion:
+        """`force` restores a version whose feature schema differs from production's
+        (decision 105)."""
         tenant_id = principal.tenant_id
         current = self.deployment(tenant_id, agent_type)
         target = self.version(tenant_id, agent_type, version)
@@ -214,9 +223,19 @@ class Registry:
                 f"{version} is {target.status.value}; only "
                 "a retired (previously production) version can be restored",
             )
-        return self._move_production(
-            principal, tenant_id, current, target, AuditAction.ROLLBACK, reason, {}
+        details = require_rollback_keeps_serving(
+            self.serving(tenant_id, current), target, force=force
         )
+        return self._move_production(
+            principal, tenant_id, current, target, AuditAction.ROLLBACK, reason, details
+        )
+
+    def serving(self, tenant_id: str, current: Deployment) -> ServedPolicy | None:
+        """What production serves (None before the first promotion)."""
+        if current.production is not None or current.production_version is None:
+            return current.production
+        serving = self.version(tenant_id, current.agent_type, current.production_version)
+        return ServedPolicy.of(serving)
 
     def _move_production(
         self,

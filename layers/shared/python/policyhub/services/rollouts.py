@@ -21,7 +21,7 @@ from policyhub.domain.access import Principal
 from policyhub.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent
 from policyhub.domain.deployment import Deployment
 from policyhub.domain.errors import PolicyHubError, invalid
-from policyhub.domain.promotion_rules import require_promotable
+from policyhub.domain.promotion_rules import require_promotable, require_rollback_keeps_serving
 from policyhub.domain.rollout import PipelineConfig, Rollout, RolloutState, RolloutStrategy, Verdict
 from policyhub.domain.rollout_judge import Decision, DecisionKind, apply, step
 from policyhub.domain.state_changes import (
@@ -454,20 +454,32 @@ class RolloutService:
         )
 
     def rollback(
-        self, principal: Principal, agent_type: str, version: str, reason: str | None
+        self,
+        principal: Principal,
+        agent_type: str,
+        version: str,
+        reason: str | None,
+        *,
+        force: bool = False,
     ) -> Promotion:
-        """Manual rollback; an active rollout is aborted first, in the same transaction."""
+        """Manual rollback; an active rollout is aborted first, in the same transaction.
+        `force` restores a version whose feature schema differs from production's (105)."""
         return _outlasting_the_controller(
-            lambda: self._rollback_once(principal, agent_type, version, reason)
+            lambda: self._rollback_once(principal, agent_type, version, reason, force)
         )
 
     def _rollback_once(
-        self, principal: Principal, agent_type: str, version: str, reason: str | None
+        self,
+        principal: Principal,
+        agent_type: str,
+        version: str,
+        reason: str | None,
+        force: bool,
     ) -> Promotion:
         tenant_id = principal.tenant_id
         current = self._registry.deployment(tenant_id, agent_type)
         if current.active_rollout_id is None:
-            done = self._registry.rollback(principal, agent_type, version, reason)
+            done = self._registry.rollback(principal, agent_type, version, reason, force=force)
             self._count_rollback(agent_type, "manual")
             return done
         rollout = self.get(tenant_id, agent_type, current.active_rollout_id)
@@ -477,6 +489,7 @@ class RolloutService:
         change = self._abort_change(current, after)
         serving = change.deployment.production_version
         assert serving is not None, "a rollout always has a production baseline"
+        checked: dict[str, Any] = {"force": True} if force else {}
         if target.version != serving:
             if target.status != PolicyStatus.RETIRED:
                 raise PolicyHubError(
@@ -485,6 +498,9 @@ class RolloutService:
                     "only the current production or a retired version can "
                     "be restored",
                 )
+            checked = require_rollback_keeps_serving(
+                self._registry.serving(tenant_id, change.deployment), target, force=force
+            )
             leaving = self._registry.version(tenant_id, agent_type, serving)
             moved = move_production(change.deployment, target, leaving, now)
             change = PointerChange(moved.deployment, change.version_updates).plus(
@@ -497,7 +513,11 @@ class RolloutService:
             serving,
             target.version,
             reason,
-            {"aborted_rollout_id": rollout.rollout_id, "revision": next_revision(current)},
+            {
+                **checked,
+                "aborted_rollout_id": rollout.rollout_id,
+                "revision": next_revision(current),
+            },
         )
         self._store.commit(
             transition(

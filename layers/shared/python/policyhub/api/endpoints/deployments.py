@@ -51,7 +51,9 @@ def promote(body: Annotated[PromoteRequest, Body()]) -> PromotionResponse | Roll
 
 
 def rollback(body: Annotated[RollbackRequest, Body()]) -> RollbackResponse:
-    done = container.rollouts().rollback(principal(), body.agent_type, body.version, body.reason)
+    done = container.rollouts().rollback(
+        principal(), body.agent_type, body.version, body.reason, force=body.force
+    )
     return RollbackResponse(
         version=done.version,
         agent_type=done.agent_type,

@@ -18,6 +18,7 @@ from policyhub.api.models import (
     StatusResponse,
 )
 from policyhub.api.params import AgentTypeQuery, CursorQuery, LimitQuery
+from policyhub.domain.deployment import PreviousVersion
 from policyhub.domain.errors import invalid
 from policyhub.domain.versions import DEFAULT_AGENT_TYPE, PolicyStatus, PolicyVersion
 
@@ -33,6 +34,7 @@ def get_status(agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> StatusRespons
             version=version.version,
             promoted_at=version.promoted_at,
             metrics=version.metrics.model_dump(),
+            feature_schema=version.feature_schema,
         )
     rollout = (
         container.rollouts().get(tenant, agent_type, d.active_rollout_id)
@@ -42,7 +44,7 @@ def get_status(agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> StatusRespons
     return StatusResponse(
         agent_type=agent_type,
         production=production,
-        previous=d.previous,
+        previous=_with_schemas(tenant, agent_type, d.previous),
         rollout=rollout.model_dump(mode="json") if rollout else None,
         experiment=(
             container.experiments().get(tenant, agent_type, d.active_experiment_id)
@@ -51,6 +53,24 @@ def get_status(agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> StatusRespons
         ),
         total_versions=d.total_versions,
     )
+
+
+def _with_schemas(
+    tenant: str, agent_type: str, previous: list[PreviousVersion]
+) -> list[PreviousVersion]:
+    """Every rollback target with its feature schema; pointers written before the schema was
+    kept on them (decision 105) get it from the version record."""
+    registry = container.registry()
+    return [
+        p
+        if p.feature_schema is not None
+        else p.model_copy(
+            update={
+                "feature_schema": registry.version(tenant, agent_type, p.version).feature_schema
+            }
+        )
+        for p in previous
+    ]
 
 
 def list_policies(
