@@ -3,8 +3,11 @@
 The brain is `functions/rollout_controller` (`RolloutService.tick`): it judges the current step,
 applies the decision and says `{done, wait_seconds, state, decision}`. Step Functions only loops
 invoke -> choice -> wait; the execution is started by the promote route with the rollout id as
-its name (idempotent). Per-rollout CloudWatch alarms (`policyhub-rollout-*`, created by the code)
-reach `functions/rollout_alarm` through an EventBridge rule the moment they enter ALARM.
+its name (idempotent). An execution makes at most `MAX_LOOKS_PER_EXECUTION` looks, then
+continues the rollout in a new execution named `<rollout id>-<generation>`, so a rollout that
+holds for weeks never reaches Step Functions' 25,000-event history limit (decision 105).
+Per-rollout CloudWatch alarms (`policyhub-rollout-*`, created by the code) reach
+`functions/rollout_alarm` through an EventBridge rule the moment they enter ALARM.
 See decisions 080 and 081.
 """
 
@@ -27,6 +30,9 @@ from .nag import acknowledge, logical_id
 
 ROLLOUT_STATE_MACHINE_ENV = ROLLOUT_STATE_MACHINE.name
 EXECUTION_INPUT_FIELDS = ("tenant_id", "agent_type", "rollout_id")
+MAX_LOOKS_PER_EXECUTION = 500
+"""A look writes about 11 history events (task 5, choice 2, wait 2, count 2) and up to ~30 more
+when its invoke is retried six times; 500 looks stay under the 25,000-event limit even so."""
 TICK_FIELDS = ("done", "wait_seconds", "state", "decision")
 TICK_PATH = "$.tick"
 """Where the controller's answer lands; the execution input's ids stay beside it."""
@@ -80,19 +86,73 @@ class RolloutWorkflow(Construct):
             "Wait before next look",
             time=sfn.WaitTime.seconds_path(f"{TICK_PATH}.wait_seconds"),
         )
+        ids = {f"{name}.$": f"$.{name}" for name in EXECUTION_INPUT_FIELDS}
+        count = sfn.Pass(
+            self,
+            "Count the look",
+            parameters={
+                **ids,
+                "generation.$": "$.generation",
+                "looks": sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.looks"), 1),
+            },
+        )
+        start_counting = sfn.Pass(
+            self,
+            "Start counting",
+            comment="An execution started without counters (e.g. by hand) is generation 0.",
+            parameters={**ids, "generation": 0, "looks": 0},
+        )
+        name = f"{stack.stack_name}-rollouts"
+        itself = sfn.StateMachine.from_state_machine_name(self, "Itself", name)
+        next_generation = sfn.JsonPath.math_add(sfn.JsonPath.number_at("$.generation"), 1)
+        continue_as_new = tasks.StepFunctionsStartExecution(
+            self,
+            "Continue in a new execution",
+            comment=f"After {MAX_LOOKS_PER_EXECUTION} looks: the history stays far from its limit.",
+            state_machine=itself,
+            name=sfn.JsonPath.format(
+                "{}-{}", sfn.JsonPath.string_at("$.rollout_id"), next_generation
+            ),
+            input=sfn.TaskInput.from_object(
+                {**ids, "generation": next_generation, "looks": 0}
+            ),
+            associate_with_parent=True,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        continued = sfn.Succeed(self, "Continued", comment="The next execution drives it now.")
+        # A retried start whose first attempt went through: the next execution runs already.
+        continue_as_new.add_catch(
+            continued, errors=["StepFunctions.ExecutionAlreadyExistsException"]
+        )
+        continue_as_new.add_retry(
+            errors=["States.TaskFailed"],
+            interval=Duration.seconds(5),
+            max_attempts=6,
+            backoff_rate=2,
+        )
         done = sfn.Succeed(self, "Rollout ended", comment="Promoted, rolled back or aborted.")
         loop = judge.next(
             sfn.Choice(self, "Rollout over?")
             .when(sfn.Condition.boolean_equals(f"{TICK_PATH}.done", True), done)
-            .otherwise(wait.next(judge))
+            .when(
+                sfn.Condition.number_greater_than_equals("$.looks", MAX_LOOKS_PER_EXECUTION - 1),
+                continue_as_new.next(continued),
+            )
+            .otherwise(wait.next(count.next(judge)))
+        )
+        definition = (
+            sfn.Choice(self, "Counting?")
+            .when(sfn.Condition.is_present("$.looks"), loop)
+            .otherwise(start_counting.next(judge))
         )
 
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
+            state_machine_name=name,
             comment="policyhub rollout: shadow -> canary steps -> production, one loop.",
             state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_chainable(loop),
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True

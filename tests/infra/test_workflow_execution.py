@@ -22,6 +22,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 
 from infra.local.events import LambdaContext
 from infra.local.functions import load_handler
+from infra.local.moto_fidelity import make_sfn_start_execution_take_asl_names
 from infra.local.seed import seed_demo
 from infra.stack.catalog import ROLLOUT_CONTROLLER
 from infra.stack.rollouts import ROLLOUT_STATE_MACHINE_ENV
@@ -48,6 +49,8 @@ FAST = {
     "max_latency_increase": 2.0,
 }
 """Compressed time; every look waits the 1 s minimum the controller asks of the Wait state."""
+LOOKS = 3
+"""Looks per execution in these tests (the synthesized machine makes 500)."""
 
 
 def _zip() -> bytes:
@@ -92,11 +95,16 @@ def workflow(
 ) -> Iterator[tuple[Api, ControllerInvocations]]:
     controller_id, _ = function_described(synthesized, ROLLOUT_CONTROLLER.description)
     ((_, machine),) = synthesized.resources("AWS::StepFunctions::StateMachine").items()
-    definition = render(machine["Properties"]["DefinitionString"])
+    definition = json.loads(render(machine["Properties"]["DefinitionString"]))
+    # Continue in a new execution after LOOKS looks instead of 500, so a test sees it happen.
+    choices = definition["States"]["Rollout over?"]["Choices"]
+    (limit,) = [c for c in choices if "NumericGreaterThanEquals" in c]
+    limit["NumericGreaterThanEquals"] = LOOKS - 1
     config: Any = {
         "stepfunctions": {"execute_state_machine": True},
         "lambda": {"use_docker": False},
     }
+    make_sfn_start_execution_take_asl_names()
     with embedded_aws_context(monkeypatch, config):
         role = boto3.client("iam").create_role(
             RoleName="policyhub-rollouts",
@@ -110,7 +118,9 @@ def workflow(
             Code={"ZipFile": _zip()},
         )
         arn = boto3.client("stepfunctions").create_state_machine(
-            name="policyhub-rollouts", definition=definition, roleArn=role
+            name=render(machine["Properties"]["StateMachineName"]),
+            definition=json.dumps(definition),
+            roleArn=role,
         )["stateMachineArn"]
         invocations = ControllerInvocations(controller_id)
         monkeypatch.setattr(
@@ -131,16 +141,23 @@ def _stop_executions(machine_arn: str) -> None:
         sfn.stop_execution(executionArn=e["executionArn"])
 
 
-def _finished_execution(rollout_id: str, timeout: float = 30) -> dict[str, Any]:
-    """The rollout's execution (named by the rollout id) once it stopped running."""
+def _finished_executions(rollout_id: str, timeout: float = 30) -> list[dict[str, Any]]:
+    """The rollout's executions, first to last, once none of them runs any more: the first is
+    named by the rollout id, each continuation `<rollout id>-<generation>`."""
     sfn = boto3.client("stepfunctions")
     (machine,) = sfn.list_state_machines()["stateMachines"]
-    arn = machine["stateMachineArn"].replace(":stateMachine:", ":execution:") + f":{rollout_id}"
     deadline = time.monotonic() + timeout
-    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, "the execution did not end with its rollout"
+    while True:
+        listed = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]
+        mine = [e for e in listed if e["name"].split("-")[0] == rollout_id]
+        if mine and all(e["status"] != "RUNNING" for e in mine):
+            break
+        assert time.monotonic() < deadline, "the executions did not end with their rollout"
         time.sleep(0.2)
-    return dict(described)
+    generation = {rollout_id: 0} | {f"{rollout_id}-{n}": n for n in range(1, len(mine))}
+    assert {e["name"] for e in mine} == set(generation), [e["name"] for e in mine]
+    described = [sfn.describe_execution(executionArn=e["executionArn"]) for e in mine]
+    return sorted((dict(d) for d in described), key=lambda d: generation[d["name"]])
 
 
 def _history_types(execution_arn: str) -> list[str]:
@@ -168,24 +185,37 @@ def test_the_state_machine_drives_a_good_candidate_to_production(
     users = balanced_users(rid)
     while api.get(f"/policies/rollouts/{rid}").json()["ended_at"] is None:  # the watch
         send(api, rank_body, users, 30)
-    execution = _finished_execution(rid)
-    assert execution["status"] == "SUCCEEDED"
-    assert json.loads(execution["input"]) == {
+    executions = _finished_executions(rid)
+    assert [e["status"] for e in executions] == ["SUCCEEDED"] * len(executions)
+    assert len(executions) >= 2, "the rollout took more looks than one execution makes"
+    assert json.loads(executions[0]["input"]) == {
         "tenant_id": "demo",
         "agent_type": "memory_manager",
         "rollout_id": rid,
     }
+    for n, e in enumerate(executions[1:], start=1):
+        assert json.loads(e["input"]) == {
+            "tenant_id": "demo",
+            "agent_type": "memory_manager",
+            "rollout_id": rid,
+            "generation": n,
+            "looks": 0,
+            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": executions[n - 1]["executionArn"],
+        }
     assert api.get("/policies/status").json()["production"]["version"] == "v1.2.5"
     assert invocations.errors == []
     assert {json.dumps(e, sort_keys=True) for e in invocations.events} == {
         json.dumps({"tenant_id": "demo", "agent_type": "memory_manager", "rollout_id": rid},
                    sort_keys=True)
     }  # fmt: skip
-    kinds = _history_types(execution["executionArn"])
-    looks = kinds.count("TaskSucceeded")
-    assert looks == len(invocations.events) >= 5, "one look per step at least"
-    assert kinds.count("WaitStateExited") == looks - 1, "a wait between looks, none after"
-    assert kinds[-1] == "ExecutionSucceeded"
+    looks = []
+    for e in executions:
+        kinds = _history_types(e["executionArn"])
+        continued = e is not executions[-1]  # its last task started the next execution
+        looks.append(kinds.count("TaskSucceeded") - int(continued))
+        assert kinds[-1] == "ExecutionSucceeded"
+    assert looks[:-1] == [LOOKS] * (len(executions) - 1)
+    assert sum(looks) == len(invocations.events) >= 5, "one look per step at least"
 
 
 def test_the_state_machine_rolls_back_a_candidate_users_dislike_and_ends(
@@ -205,7 +235,7 @@ def test_the_state_machine_rolls_back_a_candidate_users_dislike_and_ends(
     assert final["state"] == "rolled_back", final
     assert final["steps"][-1]["traffic_percent"] == 5
     assert "success" in final["outcome_reason"]
-    assert _finished_execution(rid)["status"] == "SUCCEEDED"
+    assert [e["status"] for e in _finished_executions(rid)][-1] == "SUCCEEDED"
     assert api.get("/policies/status").json()["production"]["version"] == "v1.2.4"
     assert api.get("/policies/v1.2.5").json()["status"] == "rolled_back"
     assert invocations.errors == []

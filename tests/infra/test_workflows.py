@@ -13,7 +13,7 @@ import pytest
 
 from infra.stack.catalog import ROLLOUT_ALARM, ROLLOUT_CONTROLLER, ROUTE_ACCESS
 from infra.stack.functions import ROLLOUT_ALARM_PREFIX
-from infra.stack.rollouts import ROLLOUT_STATE_MACHINE_ENV
+from infra.stack.rollouts import MAX_LOOKS_PER_EXECUTION, ROLLOUT_STATE_MACHINE_ENV
 from policyhub.api.routes import ROUTES
 
 from .conftest import (
@@ -42,67 +42,6 @@ def _definition(s: Synthesized) -> dict[str, Any]:
     return definition
 
 
-def _path(document: dict[str, Any], path: str) -> Any:
-    """The value of a simple JSONPath (`$`, `$.a.b`) in `document`."""
-    value: Any = document
-    for key in path.removeprefix("$").split(".")[1:]:
-        value = value[key]
-    return value
-
-
-def _resolve_parameters(template: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-    return {
-        (k[:-2] if k.endswith(".$") else k): (_path(state, v) if k.endswith(".$") else v)
-        for k, v in template.items()
-    }
-
-
-def _put(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    if path == "$":
-        return dict(value)
-    out: dict[str, Any] = json.loads(json.dumps(document))
-    keys = path.removeprefix("$.").split(".")
-    target = out
-    for key in keys[:-1]:
-        target = target.setdefault(key, {})
-    target[keys[-1]] = value
-    return out
-
-
-def _run(definition: dict[str, Any], execution_input: dict[str, Any],
-         answers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int], str]:  # fmt: skip
-    """Interpret the loop's states (Task/Choice/Wait/Succeed) against canned controller answers:
-    what each invocation received, which waits happened, how it ended."""
-    payloads: list[dict[str, Any]] = []
-    waits: list[int] = []
-    state = dict(execution_input)
-    name = definition["StartAt"]
-    for _ in range(100):
-        spec = definition["States"][name]
-        kind = spec["Type"]
-        if kind == "Task":
-            params = spec["Parameters"]
-            payloads.append(_resolve_parameters(params["Payload"], state))
-            result = {"Payload": answers[len(payloads) - 1], "StatusCode": 200}
-            selected = _resolve_parameters(spec["ResultSelector"], result)
-            state = _put(state, spec.get("ResultPath", "$"), selected)
-            name = spec["Next"]
-        elif kind == "Choice":
-            name = spec["Default"]
-            for choice in spec["Choices"]:
-                if _path(state, choice["Variable"]) == choice["BooleanEquals"]:
-                    name = choice["Next"]
-                    break
-        elif kind == "Wait":
-            waits.append(_path(state, spec["SecondsPath"]))
-            name = spec["Next"]
-        elif kind == "Succeed":
-            return payloads, waits, "succeeded"
-        else:
-            raise AssertionError(f"the rollout loop should not need a {kind} state")
-    raise AssertionError("the loop never ended")
-
-
 def test_rollout_workflow_is_standard_logs_everything_and_traces(
     synthesized: Synthesized,
 ) -> None:
@@ -120,11 +59,15 @@ def test_rollout_workflow_is_standard_logs_everything_and_traces(
     assert render(group_props["LogGroupName"]).startswith("/aws/vendedlogs/states/")
 
 
-def test_rollout_workflow_only_loops_invoke_choice_wait(synthesized: Synthesized) -> None:
+def test_rollout_workflow_loops_invoke_choice_wait_count(synthesized: Synthesized) -> None:
     definition = _definition(synthesized)
-    kinds = sorted(state["Type"] for state in definition["States"].values())
-    assert kinds == ["Choice", "Succeed", "Task", "Wait"]
-    task = definition["States"][definition["StartAt"]]
+    states = definition["States"]
+    assert states["Count the look"]["Parameters"]["looks.$"] == "States.MathAdd($.looks, 1)"
+    kinds = sorted(state["Type"] for state in states.values())
+    assert kinds == [
+        "Choice", "Choice", "Pass", "Pass", "Succeed", "Succeed", "Task", "Task", "Wait"
+    ]  # fmt: skip
+    task = states["Judge step"]
     controller_id, _ = function_described(synthesized, ROLLOUT_CONTROLLER.description)
     assert task["Resource"] == "arn:aws:states:::lambda:invoke"
     assert task["Parameters"]["FunctionName"].endswith(f":function:{controller_id}")
@@ -133,19 +76,45 @@ def test_rollout_workflow_only_loops_invoke_choice_wait(synthesized: Synthesized
     assert "States.TaskFailed" in retried
 
 
-def test_the_loop_passes_the_rollout_ids_to_every_step_and_waits_as_told(
+def test_an_execution_continues_the_rollout_in_a_new_one_before_its_history_fills(
     synthesized: Synthesized,
 ) -> None:
-    ids = {"tenant_id": "acme", "agent_type": "memory_manager", "rollout_id": "r-1"}
-    answers = [
-        {"done": False, "wait_seconds": 60, "state": "shadow", "decision": "hold"},
-        {"done": False, "wait_seconds": 30, "state": "canary", "decision": "advance"},
-        {"done": True, "wait_seconds": 0, "state": "promoted", "decision": "promote"},
+    """After MAX_LOOKS_PER_EXECUTION looks the machine starts itself again for the same
+    rollout, `<rollout id>-<generation>`, with the ids and fresh counters, and ends."""
+    _, machine = _machine(synthesized)
+    states = _definition(synthesized)["States"]
+    over = states["Rollout over?"]
+    (limit,) = [c for c in over["Choices"] if "NumericGreaterThanEquals" in c]
+    assert (limit["Variable"], limit["NumericGreaterThanEquals"]) == (
+        "$.looks",
+        MAX_LOOKS_PER_EXECUTION - 1,
+    )
+    again = states[limit["Next"]]
+    assert again["Resource"] == "arn:aws:states:::states:startExecution"
+    name = render(machine["Properties"]["StateMachineName"])
+    assert render(again["Parameters"]["StateMachineArn"]) == (
+        f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
+    )
+    assert again["Parameters"]["Name.$"] == (
+        "States.Format('{}-{}', $.rollout_id, States.MathAdd($.generation, 1))"
+    )
+    assert again["Parameters"]["Input"] == {
+        "tenant_id.$": "$.tenant_id",
+        "agent_type.$": "$.agent_type",
+        "rollout_id.$": "$.rollout_id",
+        "generation.$": "States.MathAdd($.generation, 1)",
+        "looks": 0,
+        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+    }
+    assert states[again["Next"]]["Type"] == "Succeed"
+    caught = {e for c in again["Catch"] for e in c["ErrorEquals"]}
+    assert caught == {"StepFunctions.ExecutionAlreadyExistsException"}
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = statements_of_role(synthesized, role)
+    starts = [s for s in statements if "states:StartExecution" in actions_of([s])]
+    assert [render(s["Resource"]) for s in starts] == [
+        f"arn:aws:states:us-east-1:123456789012:stateMachine:{name}"
     ]
-    payloads, waits, outcome = _run(_definition(synthesized), ids, answers)
-    assert payloads == [ids, ids, ids]
-    assert waits == [60, 30]
-    assert outcome == "succeeded"
 
 
 def test_rollout_asl_passes_asl_validator(synthesized: Synthesized, tmp_path: Path) -> None:
