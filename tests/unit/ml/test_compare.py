@@ -51,7 +51,7 @@ def test_result_has_exactly_the_fields_of_the_api_response() -> None:
     body = result.to_dict()
     assert set(body) == API_FIELDS
     assert set(body["baseline"]) == set(body["candidate"]) == {
-        "estimated_reward", "ci_low", "ci_high",
+        "estimated_reward", "ci_low", "ci_high", "warnings",
     }  # fmt: skip
     assert set(body["lift"]) == {"absolute", "relative", "ci_low", "ci_high"}
     assert body["method"] == "snips"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -12,6 +12,7 @@ from policyhub.ml.estimators import (
     DEFAULT_BOOTSTRAP,
     METHOD_NAMES,
     FloatArray,
+    Interval,
     Method,
     RatioBootstrap,
     contributions,
@@ -24,6 +25,9 @@ from policyhub.ml.shadow import ShadowAgreement
 Recommendation = Literal["promote", "keep_current", "collect_more_data"]
 DEFAULT_MIN_SAMPLES = 500
 DEFAULT_MIN_EFFECTIVE_SAMPLES = 100.0
+REWARD_RANGE = (0.0, 1.0)
+"""Every logged reward lies here (POST /v1/feedback: `success` counts 1 or 0, `reward` is
+0..1), so no policy's true value lies outside it."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,52 @@ class PolicyEstimate:
     estimated_reward: float
     ci_low: float
     ci_high: float
+    warnings: list[str] = field(default_factory=list)
+    """Why the numbers above need care, e.g. an estimate outside the reward range."""
+
+
+def range_warnings(
+    estimate: float,
+    ci_low: float,
+    ci_high: float,
+    *,
+    ess: float,
+    n: int,
+    min_ess: float = DEFAULT_MIN_EFFECTIVE_SAMPLES,
+    reward_range: tuple[float, float] = REWARD_RANGE,
+    confidence: float = 0.95,
+) -> list[str]:
+    """A warning when the estimate or its interval lies outside the reward range, and why.
+
+    No policy can earn more (or less) than every reward could be, so such a value is an
+    artefact of the estimator: doubly robust adds an importance-weighted correction to the
+    reward model's prediction, and where the logs rarely chose what the policy would (a thin
+    effective sample) a few large weights dominate it and can carry it past the range. SNIPS,
+    a weighted mean of logged rewards, stays inside by construction.
+    """
+    low, high = reward_range
+    span = f"[{low:g}, {high:g}]"
+    interval = f"{confidence:.0%} interval [{ci_low:.4f}, {ci_high:.4f}]"
+    if not low <= estimate <= high:
+        what = f"estimated reward {estimate:.4f} ({interval}) lies outside the reward range {span}"
+    elif ci_low < low or ci_high > high:
+        what = f"the {interval} of {estimate:.4f} reaches outside the reward range {span}"
+    else:
+        return []
+    if not np.isfinite(ess) or ess < min_ess:
+        why = (
+            f"it rests on an effective sample size of {ess:.1f} (of {n} held-out decisions), "
+            f"below {min_ess:g}: the logs rarely chose what this policy would, so a few large "
+            "importance weights dominate the estimate; treat it as unreliable and collect "
+            "more data (or shadow traffic) before reading it"
+        )
+    else:
+        why = (
+            f"with an effective sample size of {ess:.1f} (of {n} held-out decisions) the "
+            "importance-weighted correction still overshoots: read the value as near the "
+            "range's edge, not beyond it"
+        )
+    return [f"{what}: no policy can score outside it; {why}"]
 
 
 @dataclass(frozen=True)
@@ -89,10 +139,9 @@ def compare(
         raise ValueError("no logged decisions with feedback to compare on")
     b_num, b_den = contributions(method, data, baseline_probs, reward_predictions)
     c_num, c_den = contributions(method, data, candidate_probs, reward_predictions)
-    ess = min(
-        effective_sample_size(importance_weights(data, baseline_probs)),
-        effective_sample_size(importance_weights(data, candidate_probs)),
-    )
+    b_ess = effective_sample_size(importance_weights(data, baseline_probs))
+    c_ess = effective_sample_size(importance_weights(data, candidate_probs))
+    ess = min(b_ess, c_ess)
     boot = RatioBootstrap(n, n_bootstrap=n_bootstrap, seed=seed)
     b_boot, c_boot = boot.replicates(b_num, b_den), boot.replicates(c_num, c_den)
     b_point, c_point = float(b_num.sum() / b_den.sum()), float(c_num.sum() / c_den.sum())
@@ -117,12 +166,21 @@ def compare(
         method=METHOD_NAMES[method],
         n_samples=n,
         effective_sample_size=ess,
-        baseline=PolicyEstimate(b_point, b_ci.ci_low, b_ci.ci_high),
-        candidate=PolicyEstimate(c_point, c_ci.ci_low, c_ci.ci_high),
+        baseline=_estimate(b_point, b_ci, b_ess, n, min_effective_samples, confidence),
+        candidate=_estimate(c_point, c_ci, c_ess, n, min_effective_samples, confidence),
         lift=lift,
         shadow=shadow,
         reasons=reasons,
     )
+
+
+def _estimate(
+    point: float, ci: Interval, ess: float, n: int, min_ess: float, confidence: float
+) -> PolicyEstimate:
+    warnings = range_warnings(
+        point, ci.ci_low, ci.ci_high, ess=ess, n=n, min_ess=min_ess, confidence=confidence
+    )
+    return PolicyEstimate(point, ci.ci_low, ci.ci_high, warnings)
 
 
 def _recommend(

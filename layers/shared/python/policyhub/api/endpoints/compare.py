@@ -27,6 +27,12 @@ class Estimate(BaseModel):
     estimated_reward: float | None
     ci_low: float | None
     ci_high: float | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Why these numbers need care: an estimate or interval outside the reward "
+        "range [0, 1] (no policy can score there), with the effective sample size it rests "
+        "on. Empty when there is nothing to say.",
+    )
 
 
 class LiftEstimate(BaseModel):
