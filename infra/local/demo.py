@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from infra.local.demo_report import DemoReport, RolloutRun, StageResult, write_report
 from infra.local.demo_traffic import (
@@ -38,8 +39,12 @@ from infra.local.demo_traffic import (
 )
 from policyhub.cli.render import (
     compare_table,
+    compare_warnings,
+    end_live,
     experiment_table,
     job_line,
+    outcome_line,
+    outcome_reason,
     rollout_is_over,
     rollout_view,
 )
@@ -196,8 +201,16 @@ class Demo:
                             f"{rollout['traffic_percent']:g}% · {self.users.visits} visits so far"
                         )
         finally:
+            end_live(self.console)
             self.report.rollouts.append(RolloutRun(title, rollout, PIPELINE, expected))
         return rollout
+
+    def show_rollback(self, rollout: dict[str, Any]) -> None:
+        """How a rollout that rolled back ended: its outcome (the state said once) and the
+        reasons of its last step, printed as text (never read as Rich markup)."""
+        self.console.print(outcome_line(rollout))
+        for reason in rollout["steps"][-1]["reasons"]:
+            self.console.print(Text(f"  · {reason}"))
 
     # ---- the story -------------------------------------------------------------------------
     def day_zero(self) -> None:
@@ -276,8 +289,10 @@ class Demo:
             )
             self.report.compare = result
             self.console.print(compare_table(result))
+            for warning in compare_warnings(result):
+                self.console.print(Text(f"  ! {warning}", style="yellow"))
             for reason in result["reasons"]:
-                self.console.print(f"  · {reason}", style="dim")
+                self.console.print(Text(f"  · {reason}", style="dim"))
             for side in ("baseline", "candidate"):
                 est = result[side]
                 check(
@@ -356,9 +371,7 @@ class Demo:
             check(final["state"] == "rolled_back", f"state {final['state']}")
             last = final["steps"][-1]
             check(last["verdict"] == "unhealthy", f"last step verdict {last['verdict']}")
-            self.console.print(f"[bold red]rolled back:[/bold red] {final['outcome_reason']}")
-            for reason in last["reasons"]:
-                self.console.print(f"  · {reason}")
+            self.show_rollback(final)
             status = self.client.status(AGENT)
             check(
                 status["production"]["version"] == production and status["rollout"] is None,
@@ -372,7 +385,7 @@ class Demo:
             check(audit["action"] == "auto_rollback", f"latest audit event {audit['action']}")
             summary.append(
                 f"{bad['version']} rolled back at {last['traffic_percent']:g}% "
-                f"({final['outcome_reason']}); {production} kept serving"
+                f"({outcome_reason(final)}); {production} kept serving"
             )
 
     def emergency_rollback(self) -> None:

@@ -11,15 +11,26 @@ from policyhub.adapters import aws
 from policyhub.settings import MODE, Mode
 
 
+class LocalStackNotFoundError(FileNotFoundError):
+    """`--local` without a running local stack's files; the CLI prints it as one line."""
+
+
 def local_dir() -> Path:
     return Path(os.environ.get("POLICYHUB_LOCAL_DIR", ".local"))
 
 
-def stack_info() -> dict[str, Any]:
-    path = local_dir() / "stack.json"
+def _local_file(name: str) -> Path:
+    path = local_dir() / name
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: is `make up` running in this directory?")
-    info: dict[str, Any] = json.loads(path.read_text())
+        raise LocalStackNotFoundError(
+            f"{path} not found: --local needs the local stack; start it with `make up` in "
+            "this directory (or point POLICYHUB_LOCAL_DIR at its directory)"
+        )
+    return path
+
+
+def stack_info() -> dict[str, Any]:
+    info: dict[str, Any] = json.loads(_local_file("stack.json").read_text())
     return info
 
 
@@ -41,4 +52,4 @@ def use_local_aws() -> None:
 
 def local_api() -> tuple[str, str]:
     info = stack_info()
-    return info["api_url"], (local_dir() / "admin-key").read_text().strip()
+    return info["api_url"], _local_file("admin-key").read_text().strip()

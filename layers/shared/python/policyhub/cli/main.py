@@ -1,23 +1,39 @@
-"""`policyhub` — the command line of platform teams (API key management and the policy API)."""
+"""`policyhub` — the command line of platform teams (API key management and the policy API).
+
+Text from the API (error messages, reasons, audit reasons) is printed literally: the consoles
+do not read Rich markup, so a pattern like `^[a-z][a-z0-9_]{0,62}$` keeps its brackets. A
+missing local stack, AWS region or credentials, or an API that does not answer, is one line on
+stderr and exit 1 (`run`), not a traceback.
+"""
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import json
 import os
+import sys
 import time
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, NoReturn
 
+import botocore.exceptions
+import requests
 import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
-from policyhub.cli.local import local_api, use_local_aws
+from policyhub.cli.local import LocalStackNotFoundError, local_api, use_local_aws
 from policyhub.cli.render import (
     compare_table,
+    compare_warnings,
+    end_live,
     experiment_summary,
     experiment_table,
+    features,
+    id_column,
     job_line,
     live_step_lines,
     rollout_is_over,
@@ -27,8 +43,27 @@ from policyhub.cli.render import (
 )
 from policyhub.client import ApiError, PolicyHubClient
 from policyhub.domain.access import Role, Tier
+from policyhub.domain.versions import DEFAULT_AGENT_TYPE
 
-app = typer.Typer(
+LOCAL_FLAG = "--local"
+KNOWN_AGENTS = [DEFAULT_AGENT_TYPE]
+"""Agent types a misspelling is matched against: the API has no route that lists a tenant's
+agents, so these are the ones the CLI knows of (the default)."""
+PIPE_WIDTH = 160
+"""Console width when stdout is not a terminal and COLUMNS is unset (Rich would use 80)."""
+
+
+class PolicyhubApp(typer.Typer):
+    """The console script calls the app: through `run`, so `--local` goes anywhere and known
+    failures are one line."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            return super().__call__(*args, **kwargs)
+        sys.exit(run(sys.argv[1:]))
+
+
+app = PolicyhubApp(
     help="policyhub: versioned RL ranking policies, moved to production safely.",
     no_args_is_help=True,
 )
@@ -40,7 +75,16 @@ keys_app = typer.Typer(
 app.add_typer(rollouts_app, name="rollouts")
 app.add_typer(experiments_app, name="experiments")
 app.add_typer(keys_app, name="keys")
-console = Console()
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(markup=False, stderr=stderr, width=PIPE_WIDTH if piped else None)
+
+
+console = _console()
+errors = _console(stderr=True)
 
 
 class State:
@@ -55,6 +99,49 @@ def main(
     local: Annotated[bool, typer.Option("--local", help="Use the local stack.")] = False,
 ) -> None:
     State.local = local
+
+
+def hoist_local(argv: Sequence[str]) -> list[str]:
+    """`--local` is the app's option, but users write it after the command too
+    (`policyhub status --local`): move it to the front (never past a `--`)."""
+    args = list(argv)
+    end = args.index("--") if "--" in args else len(args)
+    if LOCAL_FLAG not in args[:end]:
+        return args
+    return [LOCAL_FLAG, *(a for i, a in enumerate(args) if i >= end or a != LOCAL_FLAG)]
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The CLI on `argv` (default: sys.argv[1:]); returns the exit code."""
+    args = hoist_local(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="policyhub", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except LocalStackNotFoundError as exc:
+        return _fail(str(exc))
+    except botocore.exceptions.NoRegionError:
+        return _fail(
+            "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in "
+            "~/.aws/config), or add --local to use the local stack"
+        )
+    except botocore.exceptions.NoCredentialsError:
+        return _fail(
+            "no AWS credentials: configure them (aws configure, SSO or AWS_* variables), "
+            "or add --local to use the local stack"
+        )
+    except botocore.exceptions.EndpointConnectionError as exc:
+        return _fail(f"cannot reach AWS at {exc.kwargs.get('endpoint_url', '?')}: {exc}")
+    except requests.ConnectionError as exc:
+        url = exc.request.url if exc.request is not None else "the API"
+        return _fail(f"cannot reach {url}: is the API up? (locally: `make up` in this directory)")
+    return 0
+
+
+def _fail(message: str) -> int:
+    errors.print(f"policyhub: {message}", soft_wrap=True)
+    return 1
 
 
 def _client() -> PolicyHubClient:
@@ -72,9 +159,36 @@ def _run(call: Any) -> Any:
         return call()
     except ApiError as exc:
         console.print(
-            f"[red]error {exc.status} {exc.code}[/red]: {exc.message} (request {exc.request_id})"
+            Text.assemble(
+                (f"error {exc.status} {exc.code}", "red"),
+                f": {exc.message} (request {exc.request_id})",
+            )
         )
         raise typer.Exit(1) from exc
+
+
+def _no_versions(client: PolicyHubClient, agent_type: str) -> NoReturn:
+    """An agent without versions is most often a misspelled one: say so, suggest the close
+    names that have versions, exit 1. The API lists no agents, so the names asked are the
+    agent types this CLI knows of (KNOWN_AGENTS), each checked for versions."""
+    message = f"agent {agent_type!r} has no policy versions in this tenant"
+    close: list[tuple[str, int]] = []
+    for name in difflib.get_close_matches(agent_type, KNOWN_AGENTS, n=3, cutoff=0.6):
+        if name != agent_type:
+            total = int(_run(lambda agent=name: client.status(agent))["total_versions"])
+            if total:
+                close.append((name, total))
+    if close:
+        message += "; did you mean " + " or ".join(
+            f"{name} ({total} versions: -a {name})" for name, total in close
+        )
+    else:
+        message += (
+            " (a new agent gets its first version from `policyhub train` or "
+            "POST /v1/policies; `-a` names the agent, default memory_manager)"
+        )
+    errors.print(f"policyhub: {message}", soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def _print_json(data: Any) -> None:
@@ -84,16 +198,28 @@ def _print_json(data: Any) -> None:
 @app.command()
 def status(agent_type: AgentOpt = None) -> None:
     """Current production version, rollback targets, active rollout and experiment."""
-    s = _run(lambda: _client().status(agent_type))
+    client = _client()
+    s = _run(lambda: client.status(agent_type))
+    if not s["total_versions"]:
+        _no_versions(client, s["agent_type"])
     prod = s.get("production")
-    console.print(f"agent [bold]{s['agent_type']}[/bold] · {s['total_versions']} versions")
     console.print(
-        f"production: [green]{prod['version']}[/green] since {prod['promoted_at']}"
-        if prod
-        else "production: none yet"
+        Text.assemble("agent ", (s["agent_type"], "bold"), f" · {s['total_versions']} versions")
     )
+    if prod:
+        schema = prod.get("feature_schema")
+        console.print(
+            Text.assemble(
+                "production: ",
+                (prod["version"], "green"),
+                f" since {prod['promoted_at']}",
+                f" · features {features(schema)} (context/item)" if schema else "",
+            )
+        )
+    else:
+        console.print("production: none yet")
     if s["previous"]:
-        console.print("rollback targets: " + ", ".join(p["version"] for p in s["previous"]))
+        console.print(Text("rollback targets: ") + rollback_targets(s))
     rollout, experiment = s.get("rollout"), s.get("experiment")
     if rollout:
         console.print(rollout_summary(rollout))
@@ -110,17 +236,44 @@ def list_(
     agent_type: AgentOpt = None,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
 ) -> None:
-    """Policy versions, newest first."""
-    table = Table("version", "status", "created", "promoted", "sha256")
-    for p in _run(lambda: list(_client().policies(agent_type, status))):
+    """Policy versions, newest first; features are context/item dimensions."""
+    client = _client()
+    versions = _run(lambda: list(client.policies(agent_type, status)))
+    if not versions and status is None:
+        _no_versions(client, agent_type or DEFAULT_AGENT_TYPE)
+    table = Table()
+    id_column(table, "version", [p["version"] for p in versions])
+    for header in ("status", "features", "created", "promoted", "sha256"):
+        table.add_column(header)
+    for p in versions:
         table.add_row(
             p["version"],
             p["status"],
+            features(p.get("feature_schema")),
             p["created_at"],
             p["promoted_at"] or "",
             p["artifact"]["sha256"][:12],
         )
     console.print(table)
+
+
+def rollback_targets(status: dict[str, Any]) -> Text:
+    """`v1.2.2 (8/8) · v1.1.1 (8/4: not production's 8/8, needs --force)`: a rollback to a
+    version with other features than production's is refused without force (decision 105)."""
+    prod = status.get("production") or {}
+    serving = features(prod.get("feature_schema")) if prod.get("feature_schema") else None
+    parts = []
+    for p in status["previous"]:
+        if not p.get("feature_schema"):
+            parts.append(Text(p["version"]))
+            continue
+        mine = features(p["feature_schema"])
+        if serving is not None and mine != serving:
+            note = f" ({mine}: not production's {serving}, needs --force)"
+            parts.append(Text.assemble(p["version"], (note, "yellow")))
+        else:
+            parts.append(Text(f"{p['version']} ({mine})"))
+    return Text(" · ").join(parts)
 
 
 @app.command()
@@ -179,9 +332,14 @@ def compare(
         lambda: _client().compare(baseline, candidate, agent_type, window_hours, min_samples)
     )
     console.print(compare_table(result))
+    for warning in compare_warnings(result):
+        console.print(Text(f"  ! {warning}", style="yellow"))
     console.print(
-        f"recommendation: [bold]{result['recommendation']}[/bold] "
-        f"(improvement: {result['is_improvement']})"
+        Text.assemble(
+            "recommendation: ",
+            (result["recommendation"], "bold"),
+            f" (improvement: {result['is_improvement']})",
+        )
     )
     for reason in result["reasons"]:
         console.print(f"  · {reason}")
@@ -207,8 +365,12 @@ def jobs(
     if job_id:
         _print_json(_run(lambda: _client().training_job(job_id)))
         return
-    table = Table("job", "status", "trigger", "created", "finished", "interactions", "candidate")
-    for j in _run(lambda: list(itertools.islice(_client().training_jobs(agent_type), limit))):
+    found = _run(lambda: list(itertools.islice(_client().training_jobs(agent_type), limit)))
+    table = Table()
+    id_column(table, "job", [j["job_id"] for j in found])
+    for header in ("status", "trigger", "created", "finished", "interactions", "candidate"):
+        table.add_column(header)
+    for j in found:
         table.add_row(
             j["job_id"],
             j["status"],
@@ -226,9 +388,17 @@ def rollback(
     version: str,
     agent_type: Annotated[str, typer.Option("--agent-type", "-a")] = "memory_manager",
     reason: Annotated[str | None, typer.Option()] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Restore a version whose features differ from production's (clients changed "
+            "too); without it the API refuses, naming both feature schemas."
+        ),
+    ] = False,
 ) -> None:
-    """Restore a previous production version at once (admin)."""
-    _print_json(_run(lambda: _client().rollback(version, agent_type, reason)))
+    """Restore a previous production version at once (admin). `status` lists the targets
+    with their features (context/item)."""
+    _print_json(_run(lambda: _client().rollback(version, agent_type, reason, force=force)))
 
 
 @app.command()
@@ -277,8 +447,12 @@ def rollouts_list(
     agent_type: AgentOpt = None, limit: Annotated[int, typer.Option(help="How many.")] = 20
 ) -> None:
     """Rollouts of an agent, newest first."""
-    table = Table("rollout", "candidate", "baseline", "strategy", "state", "traffic", "started")
-    for r in _run(lambda: list(itertools.islice(_client().rollouts(agent_type), limit))):
+    found = _run(lambda: list(itertools.islice(_client().rollouts(agent_type), limit)))
+    table = Table()
+    id_column(table, "rollout", [r["rollout_id"] for r in found])
+    for header in ("candidate", "baseline", "strategy", "state", "traffic", "started"):
+        table.add_column(header)
+    for r in found:
         table.add_row(
             r["rollout_id"],
             r["candidate_version"],
@@ -305,7 +479,7 @@ def rollouts_watch(
             time.sleep(interval)
             rollout = _run(lambda: client.rollout(rollout_id, agent_type))
             live.update(rollout_view(rollout))
-    console.print()  # Live's last frame ends without a newline when stdout is not a terminal
+    end_live(console)
     if rollout["state"] != "promoted":
         raise typer.Exit(1)
 
@@ -388,8 +562,12 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(tenant: Annotated[str, typer.Option()]) -> None:
     """Keys of a tenant (ids only; secrets are never stored)."""
-    table = Table("key_id", "tier", "role", "created", "revoked")
-    for k in _keys().list(tenant):
+    found = _keys().list(tenant)
+    table = Table()
+    id_column(table, "key_id", [k.key_id for k in found])
+    for header in ("tier", "role", "created", "revoked"):
+        table.add_column(header)
+    for k in found:
         table.add_row(
             k.key_id,
             k.tier.value,

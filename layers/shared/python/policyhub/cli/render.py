@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -31,6 +31,43 @@ def _ms(x: Any) -> str:
 
 def _num(x: Any, digits: int = 4) -> str:
     return "" if x is None else f"{float(x):.{digits}f}"
+
+
+def features(schema: dict[str, Any] | None) -> str:
+    """A feature schema, compactly: context/item dimensions (`8/8`)."""
+    if not schema:
+        return "?"
+    return f"{schema['context_dim']}/{schema['item_dim']}"
+
+
+def id_column(table: Table, header: str, ids: list[str]) -> None:
+    """A column of ids, always whole: never wrapped or cut with an ellipsis to fit a narrow
+    console (the other columns give way instead)."""
+    width = max([len(header), *(len(i) for i in ids)])
+    table.add_column(header, no_wrap=True, min_width=width)
+
+
+def end_live(console: Console) -> None:
+    """After a Live display stops: on a terminal Live ends its last frame with a newline,
+    elsewhere (a pipe, a log file) it does not, and the next line would run into it."""
+    if not console.is_terminal:
+        console.line()
+
+
+def outcome_reason(rollout: dict[str, Any]) -> str:
+    """The rollout's outcome reason without the state it starts with ("rolled back: …",
+    "aborted: …"), for text that already says the state."""
+    reason = str(rollout.get("outcome_reason") or "")
+    said = str(rollout["state"]).replace("_", " ") + ": "
+    return reason[len(said) :] if reason.startswith(said) else reason
+
+
+def outcome_line(rollout: dict[str, Any]) -> Text:
+    """`rolled back: unhealthy in …`, the state said once, in its colour."""
+    state = str(rollout["state"])
+    return Text.assemble(
+        (state.replace("_", " ") + ": ", STATE_STYLE.get(state, "")), outcome_reason(rollout)
+    )
 
 
 def rollout_is_over(rollout: dict[str, Any]) -> bool:
@@ -180,7 +217,7 @@ def rollout_view(rollout: dict[str, Any], now: datetime | None = None) -> Group:
     parts: list[Any] = [Group(bar, caption), rollout_table(rollout)]
     parts.extend(live_step_lines(rollout, now))
     if rollout.get("outcome_reason"):
-        parts.append(Text(f"outcome: {rollout['outcome_reason']}"))
+        parts.append(Text("outcome: ") + outcome_line(rollout))
     return Group(*parts)
 
 
@@ -197,8 +234,12 @@ def compare_table(result: dict[str, Any]) -> Table:
         (f"candidate {result['candidate_version']}", "candidate"),
     ):
         est = result[key]
+        warned = bool(est.get("warnings"))
         table.add_row(
-            label, _num(est["estimated_reward"]), _num(est["ci_low"]), _num(est["ci_high"])
+            Text(label + (" (!)" if warned else ""), style="yellow" if warned else ""),
+            _num(est["estimated_reward"]),
+            _num(est["ci_low"]),
+            _num(est["ci_high"]),
         )
     lift = result["lift"]
     relative = f" ({lift['relative']:+.1%})" if lift.get("relative") is not None else ""
@@ -217,6 +258,16 @@ def compare_table(result: dict[str, Any]) -> Table:
             _num(snips["lift"]["ci_high"]),
         )
     return table
+
+
+def compare_warnings(result: dict[str, Any]) -> list[str]:
+    """The API's warnings on the headline estimates (e.g. a value outside the reward range,
+    and why), each with the side it is about; shown under the table, never left out."""
+    out = []
+    for key in ("baseline", "candidate"):
+        for warning in (result.get(key) or {}).get("warnings") or []:
+            out.append(f"{key} {result[f'{key}_version']}: {warning}")
+    return out
 
 
 def experiment_table(experiment: dict[str, Any]) -> Table:
