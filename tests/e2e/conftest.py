@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,31 @@ class LocalStack:
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.admin_key}"}
 
+    def s3(self) -> tuple[Any, dict[str, str]]:
+        """A client of the stack's embedded S3, and its resource names (`stack.json`)."""
+        info = json.loads((self.local_dir / "stack.json").read_text())
+        client = boto3.client(
+            "s3",
+            endpoint_url=info["aws_endpoint"],
+            region_name=info["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+        return client, info["resources"]
+
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local_dir = tmp_path_factory.mktemp("local")
+    """One stack for the e2e tests that keep to their own agents or can share history."""
+    with running_stack(tmp_path_factory.mktemp("local")) as stack:
+        yield stack
+
+
+@contextmanager
+def running_stack(local_dir: Path) -> Iterator[LocalStack]:
+    """`make up` (`python -m infra.local up`) on free ports with its files and its printed
+    output (`stack.log`) in `local_dir`, until the block ends: a fresh stack, for a test that
+    needs the seeded state as a new user finds it."""
     env = {
         **os.environ,
         "POLICYHUB_PORT": str(free_port()),
@@ -78,15 +100,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
 
 def logged_records(stack: LocalStack, agent: str) -> list[dict[str, Any]]:
     """Every decision and feedback record the stack's log sink wrote for `agent` of tenant demo."""
-    info = json.loads((stack.local_dir / "stack.json").read_text())
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=info["aws_endpoint"],
-        region_name=info["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
-    bucket = info["resources"]["POLICYHUB_INTERACTION_BUCKET"]
+    s3, resources = stack.s3()
+    bucket = resources["POLICYHUB_INTERACTION_BUCKET"]
     records: list[dict[str, Any]] = []
     pages = s3.get_paginator("list_objects_v2").paginate(
         Bucket=bucket, Prefix=f"interactions/tenant=demo/agent={agent}/"

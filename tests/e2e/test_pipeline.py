@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pytest
 import requests
 
@@ -240,16 +238,9 @@ def test_a_candidate_many_times_as_slow_is_rolled_back_on_latency(agent: Agent) 
 def test_a_corrupt_candidate_artifact_never_serves(agent: Agent) -> None:
     cand = agent.register(random_mlp_policy(D, 16, seed=6))
     sha = agent.call("GET", f"/policies/{cand}").json()["artifact"]["sha256"]
-    info = json.loads((agent.stack.local_dir / "stack.json").read_text())
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=info["aws_endpoint"],
-        region_name=info["region"],
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    s3, resources = agent.stack.s3()
     s3.put_object(
-        Bucket=info["resources"]["POLICYHUB_ARTIFACT_BUCKET"],
+        Bucket=resources["POLICYHUB_ARTIFACT_BUCKET"],
         Key=f"tenants/demo/agents/{agent.name}/artifacts/{sha}.onnx",
         Body=b"evil",
     )

@@ -30,24 +30,14 @@ from policyhub.api import container
 from tests.conftest import embedded_aws_context
 from tests.integration.test_serving import rank_body
 from tests.support.api import Api
-from tests.support.traffic import balanced_users, drive_until, send
+from tests.support.traffic import COMPRESSED_PIPELINE, balanced_users, drive_until, send
 
 from .conftest import Synthesized, function_described, render
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("infra")]
 
 ENDED = {"promoted", "rolled_back", "aborted"}
-FAST = {
-    "shadow_seconds": 1,
-    "shadow_min_decisions": 20,
-    "canary_steps": [5, 50, 100],
-    "step_seconds": 1,
-    "min_samples_per_step": 20,
-    "max_step_seconds": 60,
-    "post_promotion_seconds": 1,
-    "min_success_rate": 0.8,
-    "max_latency_increase": 2.0,
-}
+FAST = {**COMPRESSED_PIPELINE, "canary_steps": [5, 50, 100]}
 """Compressed time; every look waits the 1 s minimum the controller asks of the Wait state."""
 LOOKS = 3
 """Looks per execution in these tests (the synthesized machine makes 500)."""

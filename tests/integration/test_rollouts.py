@@ -13,23 +13,11 @@ from policyhub.api import container
 from policyhub.domain.errors import PolicyHubError
 from tests.integration.test_serving import rank_body
 from tests.support.api import Api, error_code
-from tests.support.traffic import balanced_users, drive_until, send
+from tests.support.traffic import COMPRESSED_PIPELINE, balanced_users, drive_until, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rollouts")]
 
-# Compressed time, and thresholds a 100 %-successful candidate of equal latency clears with
-# tens of samples: the statistics themselves are tested in tests/unit/rollout.
-FAST = {
-    "shadow_seconds": 1,
-    "shadow_min_decisions": 20,
-    "canary_steps": [5, 10, 25, 50, 100],
-    "step_seconds": 1,
-    "min_samples_per_step": 20,
-    "max_step_seconds": 60,
-    "post_promotion_seconds": 1,
-    "min_success_rate": 0.8,
-    "max_latency_increase": 2.0,
-}
+FAST = COMPRESSED_PIPELINE
 
 
 @pytest.fixture

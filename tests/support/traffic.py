@@ -12,6 +12,20 @@ from tests.support.api import Api
 
 Outcome = Callable[[dict[str, Any]], bool]
 
+COMPRESSED_PIPELINE: dict[str, Any] = {
+    "shadow_seconds": 1,
+    "shadow_min_decisions": 20,
+    "canary_steps": [5, 10, 25, 50, 100],
+    "step_seconds": 1,
+    "min_samples_per_step": 20,
+    "max_step_seconds": 60,
+    "post_promotion_seconds": 1,
+    "min_success_rate": 0.8,
+    "max_latency_increase": 2.0,
+}
+"""Compressed time, and thresholds a 100 %-successful candidate of equal latency clears with
+tens of samples (the statistics themselves are tested in tests/unit/rollout)."""
+
 
 def always(_: dict[str, Any]) -> bool:
     return True
