@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import threading
 from dataclasses import dataclass
@@ -65,15 +66,32 @@ def start(api_port: int, aws_port: int, local_dir: Path | None = LOCAL_DIR) -> R
     return RunningStack(embedded, api, demo)
 
 
+def instructions(api_url: str, aws_endpoint: str, local_dir: Path) -> list[str]:
+    """What `make up` prints once ready: where things are, and exactly how to run the product
+    page's examples (they read the key from HEBBRIX_API_KEY; examples/page/run.py points their
+    BASE at POLICYHUB_API_URL) and the CLI (`--local` reads the key from the local dir)."""
+    key = local_dir / "admin-key"
+    return [
+        f"policyhub local stack ready: API {api_url} · embedded AWS {aws_endpoint}",
+        f"tenant demo · admin key in {key} · agent memory_manager: v1.2.4 in production, "
+        "v1.2.5 and v1.2.6 candidates",
+        "the product page's examples (examples/page/) read the key from HEBBRIX_API_KEY; "
+        "in another terminal, in this directory:",
+        f'  export HEBBRIX_API_KEY="$(cat {shlex.quote(str(key))})"',
+        f"  export POLICYHUB_API_URL={api_url}",
+        "  .venv/bin/python examples/page/run.py      "
+        "# status, promote v1.2.5, emergency rollback to v1.2.4, in order",
+        "  .venv/bin/policyhub --local status         # the CLI (--local reads the key itself)",
+        "state is fresh at each start (a new key too) · Ctrl-C to stop",
+    ]
+
+
 def up() -> None:
     api_port = int(os.environ.get("POLICYHUB_PORT", "3000"))
     aws_port = int(os.environ.get("POLICYHUB_AWS_PORT", "5000"))
     stack = start(api_port, aws_port)
-    print(
-        f"policyhub local stack ready: API {stack.api.url}/v1 · embedded AWS {stack.aws.endpoint}",
-        flush=True,
-    )
-    print(f"tenant demo · admin key in {LOCAL_DIR / 'admin-key'} · Ctrl-C to stop", flush=True)
+    for line in instructions(f"{stack.api.url}/v1", stack.aws.endpoint, LOCAL_DIR):
+        print(line, flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:

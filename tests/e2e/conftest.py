@@ -63,6 +63,7 @@ def running_stack(local_dir: Path) -> Iterator[LocalStack]:
     """`make up` (`python -m infra.local up`) on free ports with its files and its printed
     output (`stack.log`) in `local_dir`, until the block ends: a fresh stack, for a test that
     needs the seeded state as a new user finds it."""
+    local_dir.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "POLICYHUB_PORT": str(free_port()),

@@ -16,13 +16,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 def _run_example(stack: LocalStack, name: str) -> str:
+    """One of the product page's examples, unchanged, through examples/page/run.py."""
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name)],
+        [sys.executable, str(ROOT / "examples" / "page" / "run.py"), name],
         check=True,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "POLICYHUB_BASE": stack.base, "HEBBRIX_API_KEY": stack.admin_key},
+        env={**os.environ, "POLICYHUB_API_URL": stack.base, "HEBBRIX_API_KEY": stack.admin_key},
     )
     return out.stdout
 
@@ -36,7 +37,7 @@ def test_admin_key_file_is_private_and_holds_the_key_alone(local_stack: LocalSta
 def test_check_policy_status_example_prints_production_and_versions(
     local_stack: LocalStack,
 ) -> None:
-    out = _run_example(local_stack, "check_policy_status.py")
+    out = _run_example(local_stack, "check_policy_status")
     assert "Current production version: v1.2.4" in out
     assert "Promoted at: 20" in out and "Total versions: 11" in out
     assert "Version v1.2.4ACTIVE" in out and "Version v1.2.5CANDIDATE" in out
@@ -53,7 +54,7 @@ def test_emergency_rollback_example_restores_v1_2_4(local_stack: LocalStack) -> 
         json={"version": "v1.2.5", "agent_type": "memory_manager", "strategy": "immediate"},
     )
     assert r.status_code == 200, r.text
-    out = _run_example(local_stack, "emergency_rollback.py")
+    out = _run_example(local_stack, "emergency_rollback")
     assert "Rolled back to version: v1.2.4" in out and "Promoted at: 20" in out
     status = requests.get(f"{local_stack.base}/policies/status", headers=h, timeout=10).json()
     assert status["production"]["version"] == "v1.2.4"

@@ -1,10 +1,7 @@
-# The product page's "Check Policy Status" example, unchanged but for BASE.
-# Local stack: HEBBRIX_API_KEY=$(cat .local/admin-key) .venv/bin/python examples/check_policy_status.py
 import os
-
 import requests
 
-BASE = os.environ.get("POLICYHUB_BASE", "http://127.0.0.1:3000/v1")
+BASE = "https://api.hebbrix.com/v1"
 H = {"Authorization": f"Bearer {os.environ['HEBBRIX_API_KEY']}"}
 
 # GET /v1/policies/status — current production policy
