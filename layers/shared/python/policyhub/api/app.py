@@ -181,7 +181,25 @@ def lambda_handler(route_name: str) -> LambdaHandler:
     return handler
 
 
+def _as_json(event: dict[str, Any]) -> None:
+    """JSON in, whatever `Content-Type` says, as the rank path reads it: Powertools would parse a
+    form or multipart type instead, and a multipart type without a boundary raised a 500
+    (found by schemathesis, issue 14). A body that is not JSON is then 400 malformed_json."""
+    for name in ("headers", "multiValueHeaders"):
+        headers = event.get(name) or {}
+        for key in [k for k in headers if k.lower() == "content-type"]:
+            del headers[key]
+        if event.get(name) is not None:
+            headers["Content-Type"] = JSON if name == "headers" else [JSON]
+
+
 def _resolver(route: Route) -> LambdaHandler:
     from policyhub.api.resolver import build_resolver
 
-    return build_resolver([route]).resolve
+    resolve = build_resolver([route]).resolve
+
+    def call(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        _as_json(event)
+        return resolve(event, context)
+
+    return call
