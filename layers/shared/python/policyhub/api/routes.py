@@ -19,6 +19,35 @@ DEFAULT_MAX_BODY = 64 * KIB
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link from a route's response to another operation (issue 14): where the
+    id a response carries can be used next."""
+
+    name: str
+    status: int
+    """The response status that carries the value."""
+    operation: str
+    """The route name (operationId) the link leads to."""
+    parameters: tuple[tuple[str, str], ...]
+    """(parameter, runtime expression), e.g. ("rollout_id", "$response.body#/rollout_id")."""
+    description: str
+
+
+@dataclass(frozen=True)
+class SuccessResponse:
+    """A success response of a route that answers with more than one (promote: 200 or 202)."""
+
+    status: int
+    description: str
+    model: str
+    """`module:Model` of its body."""
+
+
+def _from_body(*fields: str) -> tuple[tuple[str, str], ...]:
+    return tuple((f, f"$response.body#/{f}") for f in fields)
+
+
+@dataclass(frozen=True)
 class Route:
     name: str
     """Lambda function name and the directory `functions/<name>/`."""
@@ -43,6 +72,14 @@ class Route:
     """Capabilities with a local stand-in this route uses (`policyhub.settings.Need`): in AWS
     its function refuses to start without their variables, and the stack must give it them
     (`infra/stack/catalog.py` grants the same; tests/infra checks both)."""
+    errors: tuple[str, ...] = ()
+    """Error codes (domain.errors.ERROR_TABLE) its endpoint and services answer with, beyond
+    those every route of its kind has (auth, body, parameters, cursors, throttling, outages:
+    `policyhub.api.resolver.error_codes`). The OpenAPI document lists them per status."""
+    links: tuple[Link, ...] = ()
+    responses: tuple[SuccessResponse, ...] = ()
+    """Success responses when there is more than one; else `status_code` with the endpoint's
+    return type."""
 
     @property
     def resolver_path(self) -> str:
@@ -59,6 +96,9 @@ def _r(name: str, method: str, path: str, endpoint: str, summary: str, **kw: obj
 
 
 ADMIN = {"role": Role.ADMIN}
+CHANGES = ("concurrent_change",)  # a write that lost a race on the revision counter
+PROMOTE_CONFLICTS = ("rollout_active", "experiment_active", "not_promotable", "already_production")
+BY_VERSION = (("agent_type", "$response.body#/agent_type"),)
 LISTS = {"needs": frozenset({Need.SIGNING})}  # pagination cursors are signed
 SERVES = {"needs": frozenset({Need.SIGNING, Need.LOG_STREAM})}  # decision ids, decision logs
 
@@ -96,7 +136,14 @@ ROUTES: tuple[Route, ...] = (
         "Policy versions of an agent, newest first.",
         **LISTS,
     ),
-    _r("get_policy", "GET", "/v1/policies/{version}", "policies:get_policy", "One policy version."),
+    _r(
+        "get_policy",
+        "GET",
+        "/v1/policies/{version}",
+        "policies:get_policy",
+        "One policy version.",
+        errors=("version_not_found",),
+    ),
     _r(
         "register_policy",
         "POST",
@@ -108,6 +155,16 @@ ROUTES: tuple[Route, ...] = (
         timeout_seconds=29,
         status_code=201,
         **ADMIN,
+        errors=("invalid_artifact", *CHANGES),
+        links=(
+            Link(
+                "GetRegisteredVersion",
+                201,
+                "get_policy",
+                (*_from_body("version"), *BY_VERSION),
+                "The version just registered.",
+            ),
+        ),
     ),
     _r(
         "promote_policy",
@@ -117,6 +174,42 @@ ROUTES: tuple[Route, ...] = (
         "Promote a candidate (safe, canary or immediate).",
         **ADMIN,
         needs=frozenset({Need.START_ROLLOUTS}),
+        errors=("version_not_found", *PROMOTE_CONFLICTS, *CHANGES),
+        responses=(
+            SuccessResponse(
+                200,
+                "`immediate`: production has moved.",
+                "policyhub.api.models:PromotionResponse",
+            ),
+            SuccessResponse(
+                202,
+                "`safe` or `canary`: the rollout has started; follow it by its `rollout_id`.",
+                "policyhub.domain.rollout:Rollout",
+            ),
+        ),
+        links=(
+            Link(
+                "GetRollout",
+                202,
+                "get_rollout",
+                (*_from_body("rollout_id"), *BY_VERSION),
+                "The rollout just started, with every step as it happens.",
+            ),
+            Link(
+                "AbortRollout",
+                202,
+                "abort_rollout",
+                (*_from_body("rollout_id"), *BY_VERSION),
+                "Stop the rollout just started.",
+            ),
+            Link(
+                "GetPromotedVersion",
+                200,
+                "get_policy",
+                (*_from_body("version"), *BY_VERSION),
+                "The version now in production.",
+            ),
+        ),
     ),
     _r(
         "rollback_policy",
@@ -125,6 +218,22 @@ ROUTES: tuple[Route, ...] = (
         "deployments:rollback",
         "Restore a previous production version at once.",
         **ADMIN,
+        errors=(
+            "version_not_found",
+            "not_rollbackable",
+            "already_production",
+            "feature_schema_mismatch",
+            *CHANGES,
+        ),
+        links=(
+            Link(
+                "GetRestoredVersion",
+                200,
+                "get_policy",
+                (*_from_body("version"), *BY_VERSION),
+                "The version now in production.",
+            ),
+        ),
     ),
     _r(
         "rank",
@@ -138,6 +247,7 @@ ROUTES: tuple[Route, ...] = (
         tag="serving",
         direct=True,
         **SERVES,
+        errors=("feature_dimension_mismatch",),
     ),
     _r(
         "feedback",
@@ -149,6 +259,7 @@ ROUTES: tuple[Route, ...] = (
         status_code=202,
         tag="serving",
         **SERVES,
+        errors=("decision_not_found",),
     ),
     _r(
         "get_constraints",
@@ -164,6 +275,7 @@ ROUTES: tuple[Route, ...] = (
         "constraints:put_constraints",
         "Replace the constitutional constraints of an agent.",
         **ADMIN,
+        errors=CHANGES,
     ),
     _r(
         "list_rollouts",
@@ -181,6 +293,7 @@ ROUTES: tuple[Route, ...] = (
         "rollouts:get_rollout",
         "One rollout with every step, its numbers and verdict.",
         tag="rollouts",
+        errors=("rollout_not_found",),
     ),
     _r(
         "abort_rollout",
@@ -190,6 +303,7 @@ ROUTES: tuple[Route, ...] = (
         "Stop a rollout; traffic returns to production.",
         tag="rollouts",
         **ADMIN,
+        errors=("rollout_not_found", "conflict", *CHANGES),
     ),
     _r(
         "start_experiment",
@@ -200,6 +314,30 @@ ROUTES: tuple[Route, ...] = (
         tag="experiments",
         status_code=201,
         **ADMIN,
+        errors=(
+            "version_not_found",
+            "rollout_active",
+            "experiment_active",
+            "not_promotable",
+            "feature_dimension_mismatch",
+            *CHANGES,
+        ),
+        links=(
+            Link(
+                "GetExperiment",
+                201,
+                "get_experiment",
+                (*_from_body("experiment_id"), *BY_VERSION),
+                "The experiment just started, with its results so far.",
+            ),
+            Link(
+                "StopExperiment",
+                201,
+                "stop_experiment",
+                (*_from_body("experiment_id"), *BY_VERSION),
+                "Stop the experiment just started.",
+            ),
+        ),
     ),
     _r(
         "get_experiment",
@@ -208,6 +346,7 @@ ROUTES: tuple[Route, ...] = (
         "experiments:get_experiment",
         "An experiment with per-arm results, winner and sample-ratio check.",
         tag="experiments",
+        errors=("experiment_not_found",),
     ),
     _r(
         "stop_experiment",
@@ -217,6 +356,7 @@ ROUTES: tuple[Route, ...] = (
         "Stop an experiment; its results are frozen and production serves again.",
         tag="experiments",
         **ADMIN,
+        errors=("experiment_not_found", "conflict", *CHANGES),
     ),
     _r(
         "list_audit",
@@ -237,6 +377,16 @@ ROUTES: tuple[Route, ...] = (
         timeout_seconds=29,
         tag="training",
         needs=frozenset({Need.RUN_TRAINING}),
+        errors=("insufficient_data", "job_active", *CHANGES),
+        links=(
+            Link(
+                "GetTrainingJob",
+                202,
+                "get_training_job",
+                _from_body("job_id"),
+                "The job just started; it names its candidate once it succeeds.",
+            ),
+        ),
     ),
     _r(
         "list_training_jobs",
@@ -254,6 +404,7 @@ ROUTES: tuple[Route, ...] = (
         "training:get_training_job",
         "One training job.",
         tag="training",
+        errors=("job_not_found",),
     ),
     _r(
         "compare_policies",
@@ -263,6 +414,7 @@ ROUTES: tuple[Route, ...] = (
         "Compare two versions by off-policy evaluation.",
         memory_mb=3008,
         timeout_seconds=29,
+        errors=("version_not_found", "feature_dimension_mismatch"),
     ),
 )
 

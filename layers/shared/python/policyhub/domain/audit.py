@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class AuditAction(StrEnum):
@@ -29,12 +29,25 @@ SYSTEM_ACTOR = "system"
 
 
 class AuditEvent(BaseModel):
+    """One change: who, when, from which version to which, why, and the evidence."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     event_id: str
+    """Unique id of the event."""
     at: datetime
+    """When it happened (UTC)."""
     actor: str
+    """The API key id that made the change, or `system`."""
     action: AuditAction
+    """What happened."""
     agent_type: str | None
+    """The agent it concerns; null for key changes."""
     from_version: str | None = None
+    """The version production (or the rollout) moved from, when it applies."""
     to_version: str | None = None
+    """The version it moved to, when it applies."""
     reason: str | None = None
+    """The reason given, or the system's reason."""
     details: dict[str, Any] = Field(default_factory=dict)
+    """Evidence: e.g. a rollout's step numbers, `force`, the schema change; free-form."""

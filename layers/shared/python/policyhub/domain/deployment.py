@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from policyhub.domain.routing import ExperimentRoute, RolloutRoute, ServedPolicy
 from policyhub.domain.versions import FeatureSchema
@@ -14,8 +14,14 @@ PREVIOUS_KEPT = 10
 
 
 class PreviousVersion(BaseModel):
+    """An earlier production version: a rollback target."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     version: str
+    """The version."""
     promoted_at: datetime | None
+    """When it last became production (UTC)."""
     feature_schema: FeatureSchema | None = None
     """The features the version takes; a rollback to one that differs from production's is
     refused without `force` (decision 105). Null only on pointers written before it was kept."""

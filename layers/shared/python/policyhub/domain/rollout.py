@@ -8,19 +8,20 @@ every change to the record is in `domain.state_changes`; this module holds what 
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from policyhub.domain.errors import PolicyHubError, invalid
+from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.schema_rules import rules
 
 MAX_DURATION_SECONDS = 30 * 24 * 3600
 MAX_CANARY_STEPS = 20
 MAX_LATENCY_INCREASE = 10.0
+MAX_COUNT = 10_000_000
 
 
 class RolloutStrategy(StrEnum):
@@ -51,50 +52,77 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+Seconds = Annotated[int, Field(ge=1, le=MAX_DURATION_SECONDS)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+StepPercent = Annotated[int, Field(ge=1, le=100)]
+
+
 class PipelineConfig(BaseModel):
-    """API.md's `pipeline` object with its defaults. Every rule breach names its field."""
+    """The `pipeline` object of a promote (API.md), with its defaults. Every rule breach names
+    its field. Every field may be left out (its default applies). Ranges are the fields' own;
+    the two rules across fields are in `x-rules` and the fields' descriptions."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+        json_schema_extra=rules(
+            canary_steps="strictly increasing, and the last step is 100",
+            max_step_seconds="at least shadow_seconds, step_seconds and post_promotion_seconds "
+            "(each given or default): a stage must be allowed to last its minimum time",
+        ),
+    )
 
-    shadow_seconds: int = 3600
-    shadow_min_decisions: int = 500
-    canary_steps: tuple[int, ...] = (5, 10, 25, 50, 100)
-    step_seconds: int = 900
-    min_samples_per_step: int = 200
-    min_success_rate: float = 0.95
-    max_latency_increase: float = 0.20
-    max_step_seconds: int = 7200
-    post_promotion_seconds: int = 3600
+    shadow_seconds: Seconds = 3600
+    """Minimum time in shadow (strategy `safe`) before it may conclude healthy."""
+    shadow_min_decisions: Count = 500
+    """Decisions the shadow stage needs before its checks run."""
+    canary_steps: tuple[StepPercent, ...] = Field(
+        default=(5, 10, 25, 50, 100), min_length=1, max_length=MAX_CANARY_STEPS
+    )
+    """Percent of traffic the candidate serves at each canary step; strictly increasing, the
+    last one 100."""
+    step_seconds: Seconds = 900
+    """Minimum time of each canary step before it may conclude healthy."""
+    min_samples_per_step: Count = 200
+    """Decisions each variant needs in a canary step before its checks run."""
+    min_success_rate: float = Field(default=0.95, gt=0.0, lt=1.0)
+    """A step is unhealthy when the candidate's success rate is below this."""
+    max_latency_increase: float = Field(default=0.20, gt=0.0, le=MAX_LATENCY_INCREASE)
+    """A step is unhealthy when the candidate's p95 latency is above baseline p95 * (1 + this)."""
+    post_promotion_seconds: Seconds = 3600
+    """How long the new production is watched after promotion (a regression rolls it back)."""
+    max_step_seconds: Seconds = Field(default=7200, validate_default=True)
+    """A stage still inconclusive after this long rolls back; at least `shadow_seconds`,
+    `step_seconds` and `post_promotion_seconds`."""
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _no_booleans(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            for name, value in data.items():
-                if isinstance(value, bool):
-                    raise invalid(f"pipeline.{name}", "must be a number, not true/false")
-        return data
+    def _no_booleans(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true/false")
+        return value
 
-    @model_validator(mode="after")
-    def _check_rules(self) -> PipelineConfig:
-        for name in ("shadow_seconds", "step_seconds", "max_step_seconds",
-                     "post_promotion_seconds"):
-            _require_range(name, getattr(self, name), 1, MAX_DURATION_SECONDS)
-        _require_range("shadow_min_decisions", self.shadow_min_decisions, 1, 10_000_000)
-        _require_range("min_samples_per_step", self.min_samples_per_step, 1, 10_000_000)
-        _check_steps(self.canary_steps)
-        if not (math.isfinite(self.min_success_rate) and 0.0 < self.min_success_rate < 1.0):
-            raise invalid("pipeline.min_success_rate", "must be strictly between 0 and 1")
-        if not (math.isfinite(self.max_latency_increase)
-                and 0.0 < self.max_latency_increase <= MAX_LATENCY_INCREASE):
-            raise invalid("pipeline.max_latency_increase",
-                          f"must be above 0 and at most {MAX_LATENCY_INCREASE:g}")
+    @field_validator("canary_steps")
+    @classmethod
+    def _steps(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if any(b <= a for a, b in pairwise(steps)):
+            raise ValueError("steps must be strictly increasing")
+        if steps[-1] != 100:
+            raise ValueError("the last step must be 100")
+        return steps
+
+    @field_validator("max_step_seconds")
+    @classmethod
+    def _long_enough(cls, value: int, info: ValidationInfo) -> int:
         for name in ("shadow_seconds", "step_seconds", "post_promotion_seconds"):
-            if getattr(self, name) > self.max_step_seconds:
-                raise invalid("pipeline.max_step_seconds",
-                              f"must be at least {name} ({getattr(self, name)}): a stage must "
-                              "be allowed to last its minimum time")
-        return self
+            minimum = info.data.get(name, cls.model_fields[name].default)
+            if minimum > value:
+                raise ValueError(
+                    f"must be at least {name} ({minimum}): a stage must be allowed to last its "
+                    "minimum time"
+                )
+        return value
 
     def minimum_seconds(self, stage: Stage) -> int:
         """How long a stage runs at least before it may conclude healthy."""
@@ -102,34 +130,25 @@ class PipelineConfig(BaseModel):
                 Stage.POST_PROMOTION: self.post_promotion_seconds}[stage]
 
 
-def _require_range(name: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise invalid(f"pipeline.{name}", f"must be between {low} and {high}, got {value}")
-
-
-def _check_steps(steps: tuple[int, ...]) -> None:
-    field = "pipeline.canary_steps"
-    if not 1 <= len(steps) <= MAX_CANARY_STEPS:
-        raise invalid(field, f"must list 1 to {MAX_CANARY_STEPS} traffic percentages")
-    if any(not 1 <= p <= 100 for p in steps):
-        raise invalid(field, "every step must be a percentage between 1 and 100")
-    if any(b <= a for a, b in pairwise(steps)):
-        raise invalid(field, "steps must be strictly increasing")
-    if steps[-1] != 100:
-        raise invalid(field, "the last step must be 100")
-
-
 class StepMetrics(BaseModel):
     """One variant's numbers over a step's window, as stored and shown (never NaN)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     requests: int = Field(ge=0)
+    """Decisions this variant served in the window."""
     success_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    """Share of decisions with a known outcome that succeeded; null without outcomes."""
     latency_p95_ms: float | None = Field(default=None, ge=0.0)
+    """95th percentile of rank latency in milliseconds; null without decisions."""
     latency_p50_ms: float | None = Field(default=None, ge=0.0)
+    """Median rank latency in milliseconds."""
     latency_p93_ms: float | None = Field(default=None, ge=0.0)
+    """93rd percentile of rank latency in milliseconds (for the p95's standard error)."""
     latency_p97_ms: float | None = Field(default=None, ge=0.0)
+    """97th percentile of rank latency in milliseconds (for the p95's standard error)."""
     outcomes: int = Field(default=0, ge=0)
     """Decisions with a known outcome (feedback or a serving error) behind `success_rate`."""
 
@@ -138,10 +157,14 @@ class StepProgress(BaseModel):
     """Where a step stood at its latest look: time against its minimum and deadline, and how
     much of each check's planned information the evidence carried (1.0 = planned)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
     looked_at: datetime
+    """When the controller last judged the step (UTC)."""
     elapsed_seconds: int = Field(ge=0)
+    """Seconds since the step started, at that look."""
     minimum_seconds: int = Field(ge=0)
     """The stage's minimum time; a healthy step holds until it has passed."""
     deadline_at: datetime
@@ -155,19 +178,27 @@ class StepProgress(BaseModel):
 
 
 class RolloutStep(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """One stage of a rollout (shadow, a canary step, the post-promotion watch) and its numbers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     stage: Stage
+    """`shadow`, `canary` or `post_promotion`."""
     traffic_percent: int = Field(ge=0, le=100)
+    """Percent of traffic the candidate serves in this step (0 in shadow)."""
     started_at: datetime
+    """When the step started (UTC)."""
     ended_at: datetime | None = None
+    """When the step ended (UTC); null while it is open."""
     verdict: Verdict | None = None
     """None while the step is open."""
     baseline: StepMetrics | None = None
     """Production's numbers in the same window; at 100 % and in the post-promotion watch the
     earlier baseline numbers the candidate was judged against."""
     candidate: StepMetrics | None = None
+    """The candidate's numbers in the step's window."""
     reasons: tuple[str, ...] = ()
+    """Why the verdict is what it is, one sentence per check."""
     progress: StepProgress | None = None
     """The latest look's progress (for a closed step: its last look)."""
 
@@ -175,29 +206,45 @@ class RolloutStep(BaseModel):
 class Rollout(BaseModel):
     """One rollout record. `revision` grows by one with every stored change."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     rollout_id: str
+    """Unique id of the rollout (the name of its workflow execution in AWS)."""
     tenant_id: str
+    """The tenant of the key that started it."""
     agent_type: str
+    """The agent whose production it moves."""
     candidate_version: str
+    """The version being rolled out."""
     baseline_version: str | None
     """Production when the rollout started; None when there was none (retrieval order)."""
     strategy: RolloutStrategy
+    """`safe` (shadow first) or `canary` (straight to the first canary step)."""
     state: RolloutState
+    """`shadow`, `canary`, `promoted` (production has moved, also while the post-promotion
+    watch runs), `rolled_back` or `aborted`."""
     traffic_percent: int = Field(ge=0, le=100)
+    """Percent of traffic the candidate serves now."""
     step_index: int = Field(ge=0)
     """Index into `steps` of the current (or, once ended, the last) step."""
     started_at: datetime
+    """When the rollout started (UTC)."""
     ended_at: datetime | None = None
+    """When it ended (UTC); null while it runs, including the post-promotion watch."""
     steps: tuple[RolloutStep, ...]
+    """Every step so far, oldest first, with its numbers and verdict."""
     outcome_reason: str | None = None
+    """Why it ended as it did (promoted, rolled back and why, aborted and why)."""
     config: PipelineConfig
+    """The pipeline it runs: the defaults with the promote's `pipeline` overrides."""
     revision: int = Field(ge=1)
+    """Grows by one with every stored change."""
     promoted_at: datetime | None = None
+    """When production moved to the candidate; null until then."""
     watching: bool = False
     """True from promotion until the post-promotion watch ends."""
     watch_until: datetime | None = None
+    """When the post-promotion watch ends; null outside it."""
     baseline_reference: StepMetrics | None = None
     """The baseline's numbers pooled over the canary steps below 100 % that concluded healthy
     (shadow's when there is none); the yardstick at 100 % (no concurrent baseline) and during

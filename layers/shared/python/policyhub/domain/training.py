@@ -42,20 +42,32 @@ def new_job_id(at: datetime) -> str:
 class TrainingJob(BaseModel):
     """The training-job object of API.md, plus the data window it trains on."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
 
     job_id: str
+    """Unique id of the job, sorting by creation time."""
     agent_type: str
+    """The agent it trains for."""
     status: JobStatus
+    """`queued`, `running`, `succeeded` or `failed`."""
     trigger: JobTrigger
+    """`api` (POST /v1/policies/train) or `schedule` (every 6 hours)."""
     created_at: datetime
+    """When it was started (UTC)."""
     started_at: datetime | None = None
+    """When a worker picked it up; null while queued."""
     finished_at: datetime | None = None
+    """When it ended; null until then."""
     interactions_used: int | None = None
+    """Decisions with feedback the trainer used; null until known."""
     candidate_version: str | None = None
+    """The candidate it registered; null unless it succeeded."""
     error: str | None = None
+    """Why it failed; null unless it failed."""
     window_start: datetime
+    """Start of the log window it trains on (UTC)."""
     window_end: datetime
+    """End of the log window it trains on (UTC)."""
     new_interactions: int | None = None
     """Feedback-joined decisions since the previous training when the job was started
     (None when it was forced without counting)."""

@@ -51,9 +51,13 @@ class SemVer:
 
 
 class FeatureSchema(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """The features a version scores: rank calls must send exactly these many."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
     context_dim: int = Field(ge=0, le=4096)
+    """Length of `context.features` in a rank call."""
     item_dim: int = Field(ge=0, le=4096)
+    """Length of each candidate's `features` in a rank call."""
 
     @property
     def input_dim(self) -> int:
@@ -73,21 +77,35 @@ def next_version(
 
 
 class ArtifactRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """The stored ONNX model; it is loaded only after its bytes hash to `sha256`."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    """Hex SHA-256 of the ONNX bytes."""
     size_bytes: int = Field(ge=1)
+    """Size of the ONNX model in bytes."""
 
 
 class TrainedOn(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    """The logged data a trained version learned from."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
     interactions: int
+    """Decisions with feedback the trainer used."""
     window_start: datetime
+    """Start of the log window (UTC)."""
     window_end: datetime
+    """End of the log window (UTC)."""
 
 
 class PolicyMetrics(BaseModel):
+    """What is known of a version's quality."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
     offline: dict[str, Any] = Field(default_factory=dict)
+    """Metrics from training (e.g. held-out error of the reward model); free-form."""
     online: dict[str, Any] = Field(default_factory=dict)
+    """Metrics measured on live traffic; free-form."""
 
 
 class RolloutOutcome(StrEnum):
@@ -114,13 +132,16 @@ def promote_again_after(outcome: RolloutOutcome) -> PromoteAgain:
 class LastRollout(BaseModel):
     """The last rollout that ended without promoting a version (decision 099)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     rollout_id: str
+    """The rollout that ended."""
     outcome: RolloutOutcome
+    """How it ended: `aborted`, `inconclusive` or `unhealthy`."""
     reason: str | None = None
     """The rollout's `outcome_reason`: why it was aborted or rolled back."""
     ended_at: datetime
+    """When the rollout ended (UTC)."""
     promote_again: PromoteAgain
     """Follows from `outcome`: only `unhealthy` needs force."""
 
@@ -149,18 +170,34 @@ class LastRollout(BaseModel):
 class PolicyVersion(BaseModel):
     """The PolicyVersion object of API.md. The tenant is the record's partition, not a field."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     version: str
+    """`vMAJOR.MINOR.PATCH`, assigned by the registry: first `v1.0.0`, each training bumps
+    PATCH, a feature-schema change bumps MINOR."""
     agent_type: str
+    """The agent this version ranks for."""
     status: PolicyStatus
+    """Where the version stands: `candidate`, `shadow`, `canary`, `production`, `retired` (was
+    production; can be rolled back to), `rolled_back` (failed a rollout), `archived`."""
     created_at: datetime
+    """When it was registered (UTC)."""
     promoted_at: datetime | None = None
+    """When it last became production; null if it never did."""
     parent_version: str | None = None
+    """The production version it was trained from; null for an external registration."""
     training_job_id: str | None = None
+    """The training job that produced it; null for an external registration."""
     artifact: ArtifactRef
+    """The stored ONNX model."""
     feature_schema: FeatureSchema
+    """The features it scores."""
     trained_on: TrainedOn | None = None
+    """The logged data it learned from; null for an external registration."""
     metrics: PolicyMetrics = Field(default_factory=PolicyMetrics)
+    """Offline (training) and online (traffic) metrics."""
     notes: str | None = None
+    """Free text given at registration."""
     last_rollout: LastRollout | None = None
     """The last rollout that ended without promoting this version, except that an abort (which
     judges nothing) never replaces an earlier rollback's verdict. None until such a rollout

@@ -9,7 +9,7 @@ from typing import Any
 
 from policyhub.domain.access import Principal
 from policyhub.domain.audit import AuditAction, AuditEvent
-from policyhub.domain.errors import PolicyHubError
+from policyhub.domain.errors import PolicyHubError, invalid
 from policyhub.domain.experiment import Experiment, ExperimentSpec, ExperimentState
 from policyhub.domain.promotion_rules import require_no_traffic_change
 from policyhub.domain.routing import ExperimentArm, ExperimentRoute, ServedPolicy
@@ -53,9 +53,11 @@ class ExperimentService:
                     "arms must be candidate, production or retired",
                 )
             if v.feature_schema != current.production.feature_schema:
-                raise PolicyHubError(
-                    "validation_error",
-                    f"body.variants[{i}]: {v.version} expects other features than production",
+                # A fact of the stored versions, not of the request's shape (issue 14).
+                raise invalid(
+                    f"body.variants[{i}].version",
+                    f"{v.version} expects other features than production",
+                    code="feature_dimension_mismatch",
                 )
             arms.append(
                 ExperimentArm(policy=ServedPolicy.of(v), traffic_percent=arm.traffic_percent)

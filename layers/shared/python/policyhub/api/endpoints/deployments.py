@@ -20,11 +20,7 @@ from policyhub.domain.rollout import Rollout, RolloutStrategy
 
 def promote(body: Annotated[PromoteRequest, Body()]) -> PromotionResponse | Rollout:
     """`immediate` answers 200 with the promotion; `safe`/`canary` 202 with the Rollout."""
-    if body.strategy == "immediate":
-        if body.pipeline is not None:
-            from policyhub.domain.errors import invalid
-
-            raise invalid("body.pipeline", "only safe and canary promotions run a pipeline")
+    if body.strategy == "immediate":  # PromoteRequest refuses a pipeline with it
         done = container.registry().promote_immediate(
             principal(), body.agent_type, body.version, body.reason, force=body.force
         )
@@ -40,7 +36,7 @@ def promote(body: Annotated[PromoteRequest, Body()]) -> PromotionResponse | Roll
         body.version,
         RolloutStrategy(body.strategy),
         body.reason,
-        body.pipeline,
+        body.pipeline.model_dump(exclude_unset=True) if body.pipeline is not None else None,
         force=body.force,
     )
     return Response(

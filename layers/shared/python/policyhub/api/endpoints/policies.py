@@ -12,12 +12,13 @@ from policyhub.api import container
 from policyhub.api.context import principal
 from policyhub.api.cursor import decode_cursor, encode_cursor
 from policyhub.api.models import (
+    ExperimentView,
     PolicyPage,
     ProductionInfo,
     RegisterRequest,
     StatusResponse,
 )
-from policyhub.api.params import AgentTypeQuery, CursorQuery, LimitQuery
+from policyhub.api.params import AgentTypeQuery, CursorQuery, LimitQuery, VersionPath
 from policyhub.domain.deployment import PreviousVersion
 from policyhub.domain.errors import invalid
 from policyhub.domain.versions import DEFAULT_AGENT_TYPE, PolicyStatus, PolicyVersion
@@ -45,9 +46,11 @@ def get_status(agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> StatusRespons
         agent_type=agent_type,
         production=production,
         previous=_with_schemas(tenant, agent_type, d.previous),
-        rollout=rollout.model_dump(mode="json") if rollout else None,
+        rollout=rollout,
         experiment=(
-            container.experiments().get(tenant, agent_type, d.active_experiment_id)
+            ExperimentView.model_validate(
+                container.experiments().get(tenant, agent_type, d.active_experiment_id)
+            )
             if d.active_experiment_id
             else None
         ),
@@ -87,7 +90,9 @@ def list_policies(
     return PolicyPage(items=page.items, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
-def get_policy(version: str, agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> PolicyVersion:
+def get_policy(
+    version: VersionPath, agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE
+) -> PolicyVersion:
     return container.registry().version(principal().tenant_id, agent_type, version)
 
 

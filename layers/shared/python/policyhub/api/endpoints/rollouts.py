@@ -10,20 +10,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from policyhub.api import container
 from policyhub.api.context import principal
 from policyhub.api.cursor import decode_cursor, encode_cursor
-from policyhub.api.params import AgentTypeQuery, CursorQuery, LimitQuery
+from policyhub.api.models import REASON_DOC, Described
+from policyhub.api.params import AgentTypeQuery, CursorQuery, LimitQuery, RolloutIdPath
 from policyhub.domain.rollout import Rollout
 from policyhub.domain.versions import DEFAULT_AGENT_TYPE
 
 
-class RolloutPage(BaseModel):
+class RolloutPage(Described):
     items: list[Rollout]
+    """Rollouts, newest first."""
     has_more: bool
+    """True when another page follows."""
     next_cursor: str | None
+    """Pass as `cursor` to get the next page; null on the last page."""
 
 
 class AbortRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, max_length=2000, description=REASON_DOC)
 
 
 def list_rollouts(
@@ -39,12 +43,14 @@ def list_rollouts(
     return RolloutPage(items=page.items, has_more=next_cursor is not None, next_cursor=next_cursor)
 
 
-def get_rollout(rollout_id: str, agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE) -> Rollout:
+def get_rollout(
+    rollout_id: RolloutIdPath, agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE
+) -> Rollout:
     return container.rollouts().get(principal().tenant_id, agent_type, rollout_id)
 
 
 def abort_rollout(
-    rollout_id: str,
+    rollout_id: RolloutIdPath,
     body: Annotated[AbortRequest, Body()],
     agent_type: AgentTypeQuery = DEFAULT_AGENT_TYPE,
 ) -> Rollout:

@@ -4,31 +4,38 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from policyhub.api import container
 from policyhub.api.context import principal
 from policyhub.api.cursor import decode_cursor, encode_cursor
-from policyhub.api.params import AgentTypeQuery, CursorQuery, LimitQuery
+from policyhub.api.models import AGENT_TYPE_DOC, Described
+from policyhub.api.params import AgentTypeQuery, CursorQuery, JobIdPath, LimitQuery
 from policyhub.domain.training import JobTrigger, TrainingJob
 from policyhub.domain.versions import AGENT_TYPE_PATTERN, DEFAULT_AGENT_TYPE
 
 
 class TrainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    agent_type: str = Field(default=DEFAULT_AGENT_TYPE, pattern=AGENT_TYPE_PATTERN)
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+        json_schema_extra={"examples": [{"agent_type": "memory_manager", "force": False}]},
+    )
+    agent_type: str = Field(
+        default=DEFAULT_AGENT_TYPE, pattern=AGENT_TYPE_PATTERN, description=AGENT_TYPE_DOC
+    )
     force: bool = False
-    """Train even with fewer new interactions than the minimum."""
+    """Train even with fewer new interactions than the minimum (else 409 insufficient_data)."""
 
 
-class TrainingJobPage(BaseModel):
+class TrainingJobPage(Described):
     items: list[TrainingJob]
+    """Training jobs, newest first."""
     has_more: bool
+    """True when another page follows."""
     next_cursor: str | None
-
-
-JobIdPath = Annotated[str, Path(min_length=1, max_length=64, description="A training job id.")]
+    """Pass as `cursor` to get the next page; null on the last page."""
 
 
 def train(body: Annotated[TrainRequest, Body()]) -> TrainingJob:
