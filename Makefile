@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install up demo test test-fast lint bench synth layers reliability clean
+.PHONY: install up demo test test-fast lint bench synth layers reliability api-docs clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,9 @@ up: install
 
 demo: install
 	$(PY) -m infra.local demo
+
+api-docs: install  # docs/api.md from the OpenAPI document (tests/unit/test_api_reference.py)
+	$(PY) -m infra.api_reference
 
 lint: install
 	$(VENV)/bin/ruff check .
