@@ -8,10 +8,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: install up demo test test-fast lint bench synth layers reliability api-docs clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/e2e/codegen-requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev,infra]'
+	# openapi-python-client caps typer below the CLI's: its own venv (test_generated_client.py)
+	python3 -m venv $(VENV)/codegen
+	$(VENV)/codegen/bin/pip install -q -r tests/e2e/codegen-requirements.txt
 	touch $(STAMP)
 
 install: $(STAMP)
