@@ -14,6 +14,7 @@ from collections.abc import Callable
 from botocore.exceptions import ClientError
 
 from policyhub.adapters import aws
+from policyhub.domain.errors import PolicyHubError
 from policyhub.services.rollouts import Tick
 
 logger = logging.getLogger("policyhub.workflows")
@@ -75,8 +76,13 @@ class LocalRolloutRunner:
         try:
             result = self._tick()(*key)
             self.ticks += 1
-        except Exception:  # a lost race or a hiccup: the next tick judges again
-            logger.exception("rollout tick failed for %s", key[2])
+        except Exception as exc:  # a lost race or a hiccup: the next tick judges again
+            if isinstance(exc, PolicyHubError) and exc.code == "concurrent_change":
+                # An admin's abort or rollback won the race (the page's emergency rollback
+                # during a rollout does): expected, not an error worth a traceback.
+                logger.info("rollout %s changed while it was judged; judged again", key[2])
+            else:
+                logger.exception("rollout tick failed for %s", key[2])
             with self._lock:
                 self._due[key] = time.monotonic() + self._tick_seconds
             return
