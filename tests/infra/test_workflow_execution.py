@@ -37,7 +37,7 @@ from .conftest import Synthesized, function_described, render
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("infra")]
 
 ENDED = {"promoted", "rolled_back", "aborted"}
-FAST = {**COMPRESSED_PIPELINE, "canary_steps": [5, 50, 100]}
+FAST = {**COMPRESSED_PIPELINE, "canary_steps": [5, 50, 100], "max_step_seconds": 120}
 """Compressed time; every look waits the 1 s minimum the controller asks of the Wait state."""
 LOOKS = 3
 """Looks per execution in these tests (the synthesized machine makes 500)."""

@@ -21,10 +21,13 @@ COMPRESSED_PIPELINE: dict[str, Any] = {
     "max_step_seconds": 60,
     "post_promotion_seconds": 1,
     "min_success_rate": 0.8,
-    "max_latency_increase": 2.0,
+    "max_latency_increase": 10.0,
 }
 """Compressed time, and thresholds a 100 %-successful candidate of equal latency clears with
-tens of samples (the statistics themselves are tested in tests/unit/rollout)."""
+tens of samples (the statistics themselves are tested in tests/unit/rollout). The latency limit
+is the widest allowed: these tests are about the workflow, and on a loaded 2-core CI machine
+the in-process rank latency's tail (p95 over 100 ms beside a 2 ms median) left an equal
+candidate inconclusive at a x3 limit within a 60 s step."""
 
 
 def always(_: dict[str, Any]) -> bool:

@@ -61,7 +61,7 @@ def test_holding_records_the_latest_numbers_but_leaves_the_step_open() -> None:
     assert after.current_step.candidate is not None
     assert after.current_step.candidate.requests == 120
     assert (after.state, after.traffic_percent, after.revision) == (
-        RolloutState.CANARY, 25, rollout.revision + 1)
+        RolloutState.CANARY, 25, rollout.revision), "a hold is no change of state"
 
 
 def test_promoting_moves_to_the_post_promotion_watch() -> None:
@@ -101,10 +101,11 @@ def test_rolling_back_stops_candidate_traffic_and_says_why() -> None:
 
 def test_a_decision_about_an_older_revision_is_refused() -> None:
     rollout = in_canary(5)
-    decision = step(rollout, window(variant(50_000), variant(100), 60), at(60))
-    moved_on = apply(rollout, decision, at(60))
+    decision = step(rollout, healthy_canary_window(STEP), at(STEP))
+    assert decision.kind is DecisionKind.ADVANCE
+    moved_on = apply(rollout, decision, at(STEP))
     with pytest.raises(PolicyHubError) as caught:
-        apply(moved_on, decision, at(61))
+        apply(moved_on, decision, at(STEP + 1))
     assert caught.value.code == "concurrent_change"
 
 

@@ -246,3 +246,28 @@ def test_an_alarm_that_loses_a_write_race_with_a_controller_look_still_rolls_bac
     assert world.rollouts.get(T, A, rollout.rollout_id).state.value == "rolled_back"
     assert world.last_audit(AuditAction.AUTO_ROLLBACK).details["alarm"] == (
         "policyhub-rollout-x-p95")
+
+
+def test_an_admin_rollback_wins_over_a_controller_that_holds_between_every_read_and_write(
+    world: World,
+) -> None:
+    """Under load a controller that looks every fraction of a second lands a hold inside every
+    attempt of an admin's rollback; holds keep the revision, so the rollback still commits."""
+    world.registry.promote_immediate(ADMIN, A, "v1.0.2", None)  # v1.0.0 is now retired
+    rollout = world.start("v1.0.1")
+    world.health.kind = "thin"
+    commit = world.store.commit
+    holds: list[str] = []
+
+    def controller_looks_first(transition: Any) -> None:
+        if transition.audit and transition.audit[-1].action is AuditAction.ROLLBACK:
+            world.clock.current += timedelta(seconds=1)
+            holds.append(world.rollouts.tick(T, A, rollout.rollout_id).decision or "")
+        commit(transition)
+
+    world.store.commit = controller_looks_first  # type: ignore[method-assign]
+    done = world.rollouts.rollback(ADMIN, A, "v1.0.0", "incident")
+    assert holds == ["hold"], "one attempt, though a hold landed inside it"
+    assert done.version == "v1.0.0" and done.aborted_rollout_id == rollout.rollout_id
+    assert world.rollouts.get(T, A, rollout.rollout_id).state.value == "aborted"
+    assert world.registry.deployment(T, A).production_version == "v1.0.0"

@@ -275,6 +275,10 @@ class Pipeline(RuleBasedStateMachine):
                     "rollback": "auto_rollback",
                 }[decision.kind.value]
             ] += 1
+        if decision.kind.value == "hold":  # the same observation again: nothing changes
+            self.rollouts._commit_decision(before, after, decision)
+            assert self.rollouts.get(T, A, rollout_id) == after
+            return
         with pytest.raises(PolicyHubError, match="concurrent"):
             self.rollouts._commit_decision(before, after, decision)
 

@@ -49,7 +49,12 @@ from policyhub.domain.rollout import (
     require_active,
     require_aware,
 )
-from policyhub.domain.state_changes import advance_rollout, complete_rollout, roll_back_rollout
+from policyhub.domain.state_changes import (
+    advance_rollout,
+    complete_rollout,
+    hold_rollout,
+    roll_back_rollout,
+)
 
 
 class DecisionKind(StrEnum):
@@ -405,7 +410,7 @@ def _evidence(metrics: StepMetrics, p95: float) -> LatencyEvidence:
 
 def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
     """The next rollout record: the judged step closed (or, on hold, updated), the next one
-    opened, state, traffic and outcome set, `revision` + 1."""
+    opened, state, traffic and outcome set, `revision` + 1 (a hold keeps it: `hold_rollout`)."""
     require_active(rollout)
     require_aware(now)
     current = rollout.current_step
@@ -426,9 +431,7 @@ def apply(rollout: Rollout, decision: Decision, now: datetime) -> Rollout:
         }
     )
     if decision.kind is DecisionKind.HOLD:
-        return rollout.model_copy(
-            update={"steps": (*rollout.steps[:-1], observed), "revision": rollout.revision + 1}
-        )
+        return hold_rollout(rollout, observed)
     closed = observed.model_copy(update={"ended_at": now, "verdict": decision.verdict})
     if decision.kind is DecisionKind.ROLLBACK:
         return roll_back_rollout(rollout, closed, _rollback_reason(current, decision), now)

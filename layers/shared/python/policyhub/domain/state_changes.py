@@ -1,9 +1,9 @@
 """Every state change a promote, a rollback or a rollout makes, in one place (issue 13).
 
 Pure: a service reads the records, calls these, and commits the Transition `transition` builds.
-- Rollout records: `start_rollout`, the outcomes of a judged step (`advance_rollout`,
-  `complete_rollout`, `roll_back_rollout`, which the judge's `apply` calls and the alarm path
-  too), and `abort_rollout`.
+- Rollout records: `start_rollout`, the outcomes of a judged step (`hold_rollout`,
+  `advance_rollout`, `complete_rollout`, `roll_back_rollout`, which the judge's `apply` calls and
+  the alarm path too), and `abort_rollout`.
 - The deployment pointer and the version statuses that move with it: `move_production` (every
   promote and rollback, immediate or by rollout), `end_rollout` (a rollout that ended without
   promoting, its candidate's record, and production back to the baseline if it had moved).
@@ -83,6 +83,16 @@ def start_rollout(
         config=config,
         revision=1,
     )
+
+
+def hold_rollout(rollout: Rollout, observed: RolloutStep) -> Rollout:
+    """The step goes on; its latest observation (numbers, reasons, progress) replaces the last.
+
+    The revision stays: it counts changes of state, which a hold is not. So an admin's abort or
+    rollback, or an alarm, that read the rollout before a hold still commits over it (their
+    writes are conditional on the revision they read), instead of losing to a controller that
+    looks every second (decision 108); a hold computed before any change of state is refused."""
+    return rollout.model_copy(update={"steps": (*rollout.steps[:-1], observed)})
 
 
 def advance_rollout(
