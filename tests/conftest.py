@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
@@ -15,6 +16,11 @@ from policyhub.adapters import aws
 from policyhub.api import container
 from policyhub.settings import EXECUTION_ENV, LAMBDA_MARKER, MODE, Mode
 from tests.support.api import Api, new_key
+
+# Hypothesis's per-example deadline is a timing assertion: on a loaded 2-core CI machine an
+# example of a pure function took over its 200 ms. Speed targets live in bench/, not in tests.
+hypothesis_settings.register_profile("policyhub", deadline=None)
+hypothesis_settings.load_profile("policyhub")
 
 
 @contextmanager
