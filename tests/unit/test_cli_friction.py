@@ -331,7 +331,8 @@ def test_status_and_list_show_feature_schemas_and_which_targets_need_force(
         }
     )  # fmt: skip
     _routed(monkeypatch, routed)
-    monkeypatch.setenv("COLUMNS", "200")
+    # Wide enough for one line each, whatever width the module's console took at import.
+    monkeypatch.setattr(cli, "console", Console(markup=False, width=200))
     out = _invoke(["status"])
     assert out.exit_code == 0, out.output
     assert "features 8/8 (context/item)" in out.output
