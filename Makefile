@@ -8,14 +8,19 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: install up demo test test-fast lint bench synth layers reliability api-docs clean
 
-$(STAMP): pyproject.toml tests/e2e/codegen-requirements.txt
+$(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev,infra]'
-	# openapi-python-client caps typer below the CLI's: its own venv (test_generated_client.py)
+	touch $(STAMP)
+
+# openapi-python-client caps typer below the CLI's: its own venv, for test_generated_client.py
+# only (make up and make demo do not need it).
+CODEGEN_STAMP := $(VENV)/codegen/.installed-stamp
+$(CODEGEN_STAMP): tests/e2e/codegen-requirements.txt | $(STAMP)
 	python3 -m venv $(VENV)/codegen
 	$(VENV)/codegen/bin/pip install -q -r tests/e2e/codegen-requirements.txt
-	touch $(STAMP)
+	touch $(CODEGEN_STAMP)
 
 install: $(STAMP)
 
@@ -32,7 +37,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy layers/shared/python functions infra tests bench
 
-test: install lint
+test: install lint $(CODEGEN_STAMP)
 	$(PY) -m pytest -n 2 --dist loadgroup --durations=15
 
 test-fast: install

@@ -7,7 +7,7 @@ response (a field the document gets wrong fails `from_dict`), and every status t
 does not list raises (`raise_on_unexpected_status`).
 
 openapi-python-client caps typer below the version the CLI needs, so it lives in its own
-environment, `.venv/codegen` (`make install`; tests/e2e/codegen-requirements.txt).
+environment, `.venv/codegen` (`make test` makes it; tests/e2e/codegen-requirements.txt).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def _generator() -> str:
     )
     if not found:
         pytest.fail(
-            "openapi-python-client is not installed: make install (or .venv/codegen/bin/pip "
-            "install -r tests/e2e/codegen-requirements.txt)"
+            "openapi-python-client is not installed: make test installs it "
+            "(or .venv/codegen/bin/pip install -r tests/e2e/codegen-requirements.txt)"
         )
     return found
 
