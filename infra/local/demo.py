@@ -300,13 +300,15 @@ class Demo:
                     and est["ci_low"] <= est["estimated_reward"] <= est["ci_high"],
                     f"{side} estimate without a sound interval: {est}",
                 )
-            check(result["lift"]["absolute"] > 0, f"the trained policy looks worse: {result}")
+            # No check on the lift's sign: on ~100 held-out decisions (an effective sample near
+            # 17) it is noise-level, and it came out -0.03 in one e2e run (decision ids, so the
+            # logs and the split, differ every run). The live rollout below decides.
             summary.append(
                 f"lift {result['lift']['absolute']:+.3f} "
                 f"[{result['lift']['ci_low']:+.3f}, {result['lift']['ci_high']:+.3f}], "
                 f"recommendation {result['recommendation']}"
             )
-            if result["recommendation"] != "promote":
+            if result["recommendation"] != "promote" or result["lift"]["absolute"] <= 0:
                 self.console.print(
                     "The offline evidence is thin (a few hundred logged decisions): this is "
                     "what the safe pipeline is for. It checks the candidate on live traffic "
