@@ -271,3 +271,37 @@ def test_an_admin_rollback_wins_over_a_controller_that_holds_between_every_read_
     assert done.version == "v1.0.0" and done.aborted_rollout_id == rollout.rollout_id
     assert world.rollouts.get(T, A, rollout.rollout_id).state.value == "aborted"
     assert world.registry.deployment(T, A).production_version == "v1.0.0"
+
+
+class Refuses:
+    def start(self, *args: Any) -> None:
+        raise RuntimeError("StartExecution refused")
+
+
+def test_a_workflow_that_cannot_start_leaves_no_rollout_active_or_says_how_to_end_it(
+    world: World,
+) -> None:
+    """The promote's 503 says the rollout was cancelled when it was, and when the store failed
+    too (so it could not be), which rollout to abort before retrying."""
+    world.rollouts._workflows = Refuses()
+    with pytest.raises(PolicyHubError) as err:
+        world.start()
+    assert err.value.code == "service_unavailable" and "was cancelled" in err.value.message
+    assert world.registry.deployment(T, A).active_rollout_id is None
+    assert world.version().status is PolicyStatus.CANDIDATE
+
+    commit = world.store.commit
+    writes: list[Any] = []
+
+    def store_fails_after_the_start(transition: Any) -> None:
+        writes.append(transition)
+        if len(writes) > 1:
+            raise PolicyHubError("service_unavailable", "the store is down")
+        commit(transition)
+
+    world.store.commit = store_fails_after_the_start  # type: ignore[method-assign]
+    with pytest.raises(PolicyHubError) as err:
+        world.start()
+    active = world.registry.deployment(T, A).active_rollout_id
+    assert active is not None and "could not be cancelled" in err.value.message
+    assert f"/v1/policies/rollouts/{active}/abort" in err.value.message

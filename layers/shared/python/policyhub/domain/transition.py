@@ -1,8 +1,10 @@
 """A state change of one agent's registry, committed all-or-nothing by a PolicyStore.
 
-Services compute a Transition from what they read; the store commits it only if nothing
-changed since (the deployment's revision and every touched version's status are conditions).
-That is how the loser of a race gets a 409 instead of a half-applied change.
+Services compute a Transition from what they read (domain.state_changes builds them); the store
+commits it only if nothing changed since: the deployment's revision (when the pointer is
+written), every touched version's status and every rollout's and experiment's revision are
+conditions. That is how the loser of a race gets a 409 instead of a half-applied change. A
+controller's hold writes only its rollout, at the same revision (decision 108).
 """
 
 from __future__ import annotations

@@ -197,19 +197,25 @@ class RolloutService:
             self._workflows.start(tenant_id, agent_type, rollout.rollout_id)
         except Exception as exc:
             logger.exception("the workflow of rollout %s could not be started", rollout.rollout_id)
-            self._cancel_unstarted(rollout, f"its workflow could not be started ({exc})")
+            if self._cancel_unstarted(rollout, f"its workflow could not be started ({exc})"):
+                then = f"so rollout {rollout.rollout_id} was cancelled; retry the promote shortly"
+            else:
+                rid = rollout.rollout_id
+                then = (
+                    f"and rollout {rid} could not be cancelled either: abort it "
+                    f"(POST /v1/policies/rollouts/{rid}/abort), then retry the promote"
+                )
             raise PolicyHubError(
-                "service_unavailable",
-                f"the rollout workflow could not be started, so rollout {rollout.rollout_id} "
-                f"was cancelled and {version} left as it was; retry the promote shortly",
+                "service_unavailable", f"the rollout workflow could not be started, {then}"
             ) from exc
         self._best_effort(self._alarms.create, rollout)
         return rollout
 
-    def _cancel_unstarted(self, rollout: Rollout, why: str) -> None:
+    def _cancel_unstarted(self, rollout: Rollout, why: str) -> bool:
         """Nothing drives a rollout whose workflow did not start: end it as aborted, so the
         agent has no active rollout and a retried promote can start a new one. (If the start
-        failed only in its answer, the workflow's first look finds the rollout ended.)"""
+        failed only in its answer, the workflow's first look finds the rollout ended.) False
+        if the rollout could not be ended either (the store failing too)."""
 
         def once() -> None:
             latest = self.get(rollout.tenant_id, rollout.agent_type, rollout.rollout_id)
@@ -232,6 +238,8 @@ class RolloutService:
             _outlasting_the_controller(once)
         except Exception:
             logger.exception("rollout %s could not be cancelled", rollout.rollout_id)
+            return False
+        return True
 
     def _best_effort(self, action: Callable[[Rollout], None], rollout: Rollout) -> None:
         """Alarms are an extra trigger; the controller judges without them."""
