@@ -57,6 +57,15 @@ class PowertoolsOnce:
         with self._lock:
             if self._built is None:
                 self._built = self._build()
+                # Powertools configures its store on the first call and marks it configured
+                # before it is: a concurrent first call (the local API is threaded) hashed with
+                # half a configuration and failed as a 500. So the first call runs alone.
+                self._call(key, action)
+                return
+        self._call(key, action)
+
+    def _call(self, key: str, action: Callable[[], None]) -> None:
+        assert self._built is not None
         once, config, in_progress = self._built
         context = lambda_context.get()
         if context is not None:
