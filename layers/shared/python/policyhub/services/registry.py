@@ -237,6 +237,11 @@ class Registry:
         serving = self.version(tenant_id, current.agent_type, current.production_version)
         return ServedPolicy.of(serving)
 
+    def production_record(self, tenant_id: str, current: Deployment) -> PolicyVersion | None:
+        """The version record `current` names as production: what `move_production` retires."""
+        old = current.production_version
+        return None if old is None else self.version(tenant_id, current.agent_type, old)
+
     def _move_production(
         self,
         principal: Principal | None,
@@ -250,8 +255,7 @@ class Registry:
         agent_type = current.agent_type
         now = self._clock.now()
         old = current.production_version
-        leaving = self.version(tenant_id, agent_type, old) if old is not None else None
-        change = move_production(current, target, leaving, now)
+        change = move_production(current, target, self.production_record(tenant_id, current), now)
         audit = self._event(
             principal,
             action,

@@ -311,7 +311,7 @@ class RolloutService:
             change = follow_rollout(current, after, candidate)
         elif decision.kind is DecisionKind.PROMOTE:
             action = AuditAction.PROMOTE
-            leaving = self._production(tenant_id, current)
+            leaving = self._registry.production_record(tenant_id, current)
             change = promote_candidate(current, after, candidate, leaving, self._clock.now())
         elif decision.kind is DecisionKind.COMPLETE:
             action = AuditAction.ROLLOUT_STEP
@@ -335,12 +335,6 @@ class RolloutService:
         self._store.commit(
             transition(tenant_id, current, change, audit=(audit,), rollouts=(write,))
         )
-
-    def _production(self, tenant_id: str, current: Deployment) -> PolicyVersion | None:
-        serving = current.production_version
-        if serving is None:
-            return None
-        return self._registry.version(tenant_id, current.agent_type, serving)
 
     def _end(
         self,
@@ -509,7 +503,7 @@ class RolloutService:
             checked = require_rollback_keeps_serving(
                 self._registry.serving(tenant_id, change.deployment), target, force=force
             )
-            leaving = self._registry.version(tenant_id, agent_type, serving)
+            leaving = self._registry.production_record(tenant_id, change.deployment)
             moved = move_production(change.deployment, target, leaving, now)
             change = PointerChange(moved.deployment, change.version_updates).plus(
                 *moved.version_updates
