@@ -5,7 +5,7 @@ applies the decision and says `{done, wait_seconds, state, decision}`. Step Func
 invoke -> choice -> wait; the execution is started by the promote route with the rollout id as
 its name (idempotent). An execution makes at most `MAX_LOOKS_PER_EXECUTION` looks, then
 continues the rollout in a new execution named `<rollout id>-<generation>`, so a rollout that
-holds for weeks never reaches Step Functions' 25,000-event history limit (decision 105).
+holds for weeks never reaches Step Functions' 25,000-event history limit (decision 106).
 Per-rollout CloudWatch alarms (`policyhub-rollout-*`, created by the code) reach
 `functions/rollout_alarm` through an EventBridge rule the moment they enter ALARM.
 See decisions 080 and 081.
