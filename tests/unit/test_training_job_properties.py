@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.training import JobTrigger
 from policyhub.domain.versions import FeatureSchema
+from policyhub.ml.trainer import train_policy
 from policyhub.services.registry import Registry
 from policyhub.services.training import TrainingService
 from tests.support.fakes import FixedClock, MemoryArtifactStore, MemoryJobStore, MemoryStore
@@ -54,7 +55,7 @@ def test_an_agent_never_has_two_active_jobs(steps: list[Op]) -> None:
             assert refused in (None, "job_active")
         elif op == "run" and runner.started:
             _, run_agent, job_id = runner.started.pop(0)
-            service.run("acme", run_agent, job_id)  # no logs: the job fails quickly
+            service.run("acme", run_agent, job_id, train_policy)  # no logs: the job fails quickly
         else:
             clock.current += timedelta(minutes=minutes)
         for a in AGENTS:

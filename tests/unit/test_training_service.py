@@ -13,7 +13,7 @@ from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.training import JobStatus, JobTrigger
 from policyhub.domain.versions import FeatureSchema, PolicyStatus
 from policyhub.ml.onnx_models import random_linear_policy
-from policyhub.ml.trainer import TrainerConfig
+from policyhub.ml.trainer import TrainerConfig, train_policy
 from policyhub.ml.validation import validate_policy_artifact
 from policyhub.services.registry import Registry
 from policyhub.services.training import TrainingConfig, TrainingService
@@ -49,7 +49,7 @@ class World:
 
     def run_started(self) -> None:
         for tenant, agent, job_id in self.runner.started:
-            self.service.run(tenant, agent, job_id)
+            self.service.run(tenant, agent, job_id, train_policy)
 
 
 def _validate(data: bytes, schema: FeatureSchema) -> None:
@@ -122,7 +122,7 @@ def test_a_job_registers_a_candidate_with_lineage_and_moves_the_cursor(world: Wo
     world.log(600)
     job = world.service.start(MEMBER, "acme", AGENT, JobTrigger.API)
     world.clock.current = NOW + timedelta(minutes=1)
-    done = world.service.run("acme", AGENT, job.job_id)
+    done = world.service.run("acme", AGENT, job.job_id, train_policy)
     assert done.status is JobStatus.SUCCEEDED and done.error is None
     assert done.candidate_version == "v1.0.1" and done.interactions_used == 600
     assert done.started_at == NOW + timedelta(minutes=1) and done.finished_at is not None
@@ -148,7 +148,7 @@ def test_a_failed_job_registers_nothing_and_keeps_its_error(world: World) -> Non
         if r["type"] == "feedback":
             r["success"], r["clicked_ids"] = False, []
     job = world.service.start(MEMBER, "acme", AGENT, JobTrigger.API)
-    failed = world.service.run("acme", AGENT, job.job_id)
+    failed = world.service.run("acme", AGENT, job.job_id, train_policy)
     assert failed.status is JobStatus.FAILED and failed.candidate_version is None
     assert failed.error is not None and "rewards are equal" in failed.error
     assert world.store.versions.get(("acme", AGENT), {}) == {}
@@ -160,8 +160,8 @@ def test_a_failed_job_registers_nothing_and_keeps_its_error(world: World) -> Non
 def test_a_retried_worker_does_not_train_twice(world: World) -> None:
     world.log(400)
     job = world.service.start(MEMBER, "acme", AGENT, JobTrigger.API)
-    first = world.service.run("acme", AGENT, job.job_id)
-    again = world.service.run("acme", AGENT, job.job_id)
+    first = world.service.run("acme", AGENT, job.job_id, train_policy)
+    again = world.service.run("acme", AGENT, job.job_id, train_policy)
     assert again == first and len(world.store.versions[("acme", AGENT)]) == 1
 
 
@@ -216,7 +216,7 @@ def test_the_schedule_starts_agents_with_enough_data_and_is_safe_to_run_twice(
 def test_new_interactions_after_a_training_are_counted_from_its_window_end(world: World) -> None:
     world.log(400)
     job = world.service.start(None, "acme", AGENT, JobTrigger.SCHEDULE)
-    world.service.run("acme", AGENT, job.job_id)
+    world.service.run("acme", AGENT, job.job_id, train_policy)
     world.clock.current = NOW + timedelta(hours=1)
     world.log(350, seed=3)
     again = world.service.start(None, "acme", AGENT, JobTrigger.SCHEDULE)
@@ -229,7 +229,7 @@ def test_jobs_are_listed_newest_first_and_found_by_id(world: World) -> None:
         world.clock.current = NOW + timedelta(hours=hour)
         job = world.service.start(MEMBER, "acme", AGENT, JobTrigger.API, force=True)
         ids.append(job.job_id)
-        world.service.run("acme", AGENT, job.job_id)  # no data: fails, frees the agent
+        world.service.run("acme", AGENT, job.job_id, train_policy)  # no data: fails, frees it
     page = world.service.list_jobs("acme", AGENT, 2, None)
     assert [j.job_id for j in page.items] == ids[::-1][:2] and page.next_key is not None
     rest = world.service.list_jobs("acme", AGENT, 2, page.next_key)

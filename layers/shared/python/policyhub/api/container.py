@@ -195,8 +195,12 @@ def job_runner() -> EcsJobRunner | ThreadJobRunner | NotConfigured:
 
 
 def run_training_job(tenant_id: str, agent_type: str, job_id: str) -> TrainingJob:
-    """The job body: what the ECS task's main.py and the local worker thread both call."""
-    return training().run(tenant_id, agent_type, job_id)
+    """The job body: what the ECS task's main.py and the local worker thread both call. Only
+    it trains, so only it loads the trainer (scikit-learn, onnx, skl2onnx: not in the Lambda
+    functions that start, list or schedule jobs; decision 117)."""
+    from policyhub.ml.trainer import train_policy
+
+    return training().run(tenant_id, agent_type, job_id, train_policy)
 
 
 @cache

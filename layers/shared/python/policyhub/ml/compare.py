@@ -24,6 +24,8 @@ from policyhub.ml.shadow import ShadowAgreement
 
 Recommendation = Literal["promote", "keep_current", "collect_more_data"]
 DEFAULT_MIN_SAMPLES = 500
+DEFAULT_WINDOW_HOURS = 168
+"""Compare reads this many hours of logs before now unless asked otherwise."""
 DEFAULT_MIN_EFFECTIVE_SAMPLES = 100.0
 REWARD_RANGE = (0.0, 1.0)
 """Every logged reward lies here (POST /v1/feedback: `success` counts 1 or 0, `reward` is

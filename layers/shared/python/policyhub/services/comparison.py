@@ -19,7 +19,7 @@ import numpy as np
 
 from policyhub.domain.errors import invalid
 from policyhub.domain.versions import FeatureSchema, PolicyVersion
-from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, CompareResult, compare
+from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW_HOURS, CompareResult, compare
 from policyhub.ml.dataset import LoggedDataset, in_holdout
 from policyhub.ml.estimators import FloatArray
 from policyhub.ml.exploration import (
@@ -33,8 +33,6 @@ from policyhub.ml.shadow import ShadowAgreement, shadow_agreement_from_records
 from policyhub.ports import ArtifactStore, Clock
 from policyhub.services.logged_data import LogWindow
 from policyhub.services.registry import Registry
-
-DEFAULT_WINDOW_HOURS = 168
 
 
 class SelectedInteractionLog(Protocol):

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from policyhub.domain.access import Principal
 from policyhub.domain.audit import SYSTEM_ACTOR, AuditAction, AuditEvent
@@ -29,12 +29,21 @@ from policyhub.domain.training import (
     new_job_id,
 )
 from policyhub.domain.versions import TrainedOn
-from policyhub.ml.trainer import TrainerConfig, train_policy
+from policyhub.ml.dataset import LoggedDataset
 from policyhub.ports import Clock, InteractionLog, JobRunner, Page, PageKey
 from policyhub.services.logged_data import LogWindow
 from policyhub.services.registry import Lineage, Registry
 
+if TYPE_CHECKING:  # the trainer (scikit-learn, onnx, skl2onnx) loads only in the job's worker
+    from policyhub.ml.trainer import TrainerConfig, TrainingResult
+
 logger = logging.getLogger("policyhub.training")
+
+
+class Trainer(Protocol):
+    """`policyhub.ml.trainer.train_policy`, handed to `run` by the worker that trains."""
+
+    def __call__(self, data: LoggedDataset, config: TrainerConfig | None, /) -> TrainingResult: ...
 
 
 class JobStore(Protocol):
@@ -98,7 +107,8 @@ class TrainingConfig:
     queued_lease: timedelta = timedelta(hours=1)
     """How long a queued job may wait for its worker before another job may take over."""
     running_lease: timedelta = timedelta(hours=4)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    trainer: TrainerConfig | None = None
+    """None: the trainer's defaults."""
 
 
 @dataclass
@@ -236,8 +246,8 @@ class TrainingService:
         )
 
     # ---- the job body -------------------------------------------------------------------------
-    def run(self, tenant_id: str, agent_type: str, job_id: str) -> TrainingJob:
-        """Train, register the candidate, record the outcome. Runs once per job."""
+    def run(self, tenant_id: str, agent_type: str, job_id: str, train: Trainer) -> TrainingJob:
+        """Train with `train`, register the candidate, record the outcome. Runs once per job."""
         job = self._jobs.get_job(tenant_id, agent_type, job_id)
         if job is None:
             raise PolicyHubError("job_not_found", f"no training job {job_id}")
@@ -256,7 +266,7 @@ class TrainingService:
             return self._jobs.get_job(tenant_id, agent_type, job_id) or job
         interactions: int | None = None
         try:
-            version, interactions = self._train(tenant_id, agent_type, running)
+            version, interactions = self._train(tenant_id, agent_type, running, train)
         except Exception as exc:
             logger.warning("training job %s failed: %s", job_id, exc, exc_info=True)
             failed = running.failed(self._clock.now(), _describe(exc), interactions)
@@ -266,7 +276,9 @@ class TrainingService:
         self._finish(tenant_id, done, JobStatus.RUNNING, done.window_end)
         return done
 
-    def _train(self, tenant_id: str, agent_type: str, job: TrainingJob) -> tuple[str, int]:
+    def _train(
+        self, tenant_id: str, agent_type: str, job: TrainingJob, train: Trainer
+    ) -> tuple[str, int]:
         records = self._logs.read(tenant_id, agent_type, job.window_start, job.window_end)
         window = LogWindow.of(records)
         schema = window.dominant_schema()
@@ -277,7 +289,7 @@ class TrainingService:
             raise TrainingDataError(
                 f"no decision of the window has feedback ({report.decisions} decisions)"
             )
-        result = train_policy(data, self.config.trainer)
+        result = train(data, self.config.trainer)
         metrics: dict[str, Any] = {
             **result.metrics,
             "decisions_read": report.decisions,

@@ -11,8 +11,10 @@ from policyhub.api import container
 from policyhub.api.context import principal
 from policyhub.api.models import AGENT_TYPE_DOC, Described
 from policyhub.domain.versions import AGENT_TYPE_PATTERN, DEFAULT_AGENT_TYPE, VERSION_PATTERN
-from policyhub.ml.compare import DEFAULT_MIN_SAMPLES
-from policyhub.services.comparison import DEFAULT_WINDOW_HOURS
+from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW_HOURS
+
+# Nothing from services.comparison at import: its reward model loads scikit-learn, and the
+# OpenAPI document, served by a function of the lean layer, imports every endpoint module.
 
 
 class CompareRequest(BaseModel):
