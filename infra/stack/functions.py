@@ -2,7 +2,8 @@
 
 Every function gets the same runtime (python3.12 on arm64, see decision 051), Powertools
 settings, the resource environment variables of `policyhub.resources`, X-Ray tracing and its
-own log group with retention. What it may touch comes from its `Access` in `catalog.py`.
+own log group with retention. What it may touch comes from its `Access` in `catalog.py`; how it
+is packaged (zip with the layers, or the analysis container image) from `packaging.py`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .config import StackConfig
 from .data import CURSOR_SECRET_ENV, DataStore
 from .logs import LOG_STREAM_ENV
 from .nag import acknowledge, logical_id, nag_resource
+from .packaging import Packaging, analysis_image_code, packaging_of
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -91,7 +93,7 @@ class ServingFunctions(Construct):
         self.deps_layer = lambda_.LayerVersion(
             self,
             "DependencyLayer",
-            description="onnxruntime, numpy, pydantic, aws-lambda-powertools (cp312 aarch64).",
+            description="Serving dependencies: onnxruntime, numpy, pydantic, powertools, orjson.",
             code=lambda_.Code.from_asset(str(config.deps_layer_dir), exclude=[".stamp"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
@@ -148,6 +150,20 @@ class ServingFunctions(Construct):
         grant(role, spec.access, self._dest)
         self.roles[spec.name] = role
 
+        if packaging_of(spec) is Packaging.IMAGE:  # decision 117
+            return lambda_.DockerImageFunction(
+                scope,
+                "Function",
+                description=spec.description[:256],
+                architecture=ARCHITECTURE,
+                code=analysis_image_code(spec),
+                memory_size=spec.memory_mb,
+                timeout=Duration.seconds(spec.timeout_seconds),
+                role=role,
+                log_group=log_group,
+                tracing=lambda_.Tracing.ACTIVE,
+                environment=environment,
+            )
         fn = lambda_.Function(
             scope,
             "Function",

@@ -20,6 +20,7 @@ from infra.stack.catalog import (
 )
 from infra.stack.logs import LOG_STREAM_ENV, PREFIX
 from infra.stack.monitoring import NAMESPACE
+from infra.stack.packaging import Packaging, functions_packaged_as
 from infra.stack.rollouts import ROLLOUT_STATE_MACHINE_ENV
 from infra.stack.training import JOB_RUNNER_ENV
 from policyhub.adapters.emf_metrics import EmfServingMetrics
@@ -247,10 +248,11 @@ def test_every_bucket_policy_denies_requests_without_tls(synthesized: Synthesize
 def test_functions_run_python312_on_arm64_with_tracing_and_both_layers(
     synthesized: Synthesized,
 ) -> None:
+    """The zip functions; the analysis image's are in test_packaging.py (decision 117)."""
     layers = set(synthesized.resources("AWS::Lambda::LayerVersion"))
     assert len(layers) == 2
-    for fn in synthesized.resources("AWS::Lambda::Function").values():
-        props = fn["Properties"]
+    for spec in functions_packaged_as(Packaging.LAYERS):
+        props = function_described(synthesized, spec.description[:256])[1]["Properties"]
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
         assert props["Handler"] == "handler.handler"
