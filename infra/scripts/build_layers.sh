@@ -15,7 +15,8 @@ OUT=build/layers/deps
 PY=${PYTHON:-.venv/bin/python}
 PIP_FLAGS=(--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64
            --implementation cp --python-version 3.12 --only-binary=:all:)
-packaging() { "$PY" -m infra.stack.packaging "$@" 2>/dev/null; }
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=${JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION:-20}
+packaging() { "$PY" -m infra.scripts.layer_plan "$@"; }
 mapfile -t REQUIREMENTS < <(packaging serving)
 (( ${#REQUIREMENTS[@]} )) || { echo "error: no serving requirements" >&2; exit 1; }
 

@@ -8,8 +8,8 @@ Every other function (rank, feedback, the authorizer, the routes that only touch
 keeps the zip package with the shared code layer and the lean dependency layer
 (`SERVING_PACKAGES`), for cold start. See decision 117.
 
-`infra/scripts/build_layers.sh` asks `python -m infra.stack.packaging serving` what to put in
-the layer and `check-sizes <dir>` whether every zip function still fits.
+`infra/scripts/build_layers.sh` asks `python -m infra.scripts.layer_plan serving` what to put
+in the layer and `check-sizes <dir>` whether every zip function still fits.
 """
 
 from __future__ import annotations
@@ -177,6 +177,9 @@ def layer_function_bytes(deps_bytes: int, shared_dir: Path, functions_dir: Path)
 
 def check_sizes(deps_dir: Path) -> int:
     """Print the unzipped size of the deps layer and the largest zip function; 1 over limit."""
+    if not deps_dir.is_dir() or not any(deps_dir.iterdir()):
+        print(f"error: no dependency layer at {deps_dir}", file=sys.stderr)
+        return 1
     sizes = layer_function_bytes(
         dir_bytes(deps_dir), REPO_ROOT / "layers" / "shared", REPO_ROOT / "functions"
     )
@@ -192,23 +195,3 @@ def check_sizes(deps_dir: Path) -> int:
         print(f"error: over Lambda's unzipped limit: {over}", file=sys.stderr)
         return 1
     return 0
-
-
-def main(argv: list[str]) -> int:
-    commands = {
-        "serving": serving_requirements,
-        "image": image_requirements,
-        "layer-functions": lambda: [s.name for s in functions_packaged_as(Packaging.LAYERS)],
-    }
-    if len(argv) == 2 and argv[0] == "check-sizes":
-        return check_sizes(Path(argv[1]))
-    if len(argv) != 1 or argv[0] not in commands:
-        usage = "|".join([*commands, "check-sizes <deps layer dir>"])
-        print(f"usage: python -m infra.stack.packaging {usage}", file=sys.stderr)
-        return 2
-    print("\n".join(commands[argv[0]]()))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
