@@ -1,6 +1,6 @@
 """What `build_layers.sh` builds and checks, from `infra/stack/packaging.py` (decision 117).
 
-    python -m infra.scripts.layer_plan serving|image|layer-functions|check-sizes <deps dir>
+    python -m infra.scripts.layer_plan serving|image|check-sizes <deps dir>
 """
 
 from __future__ import annotations
@@ -8,20 +8,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from infra.stack.packaging import (
-    Packaging,
-    check_sizes,
-    functions_packaged_as,
-    image_requirements,
-    serving_requirements,
-)
+from infra.stack.packaging import check_sizes, image_requirements, serving_requirements
 
 
 def main(argv: list[str]) -> int:
     commands = {
         "serving": serving_requirements,
         "image": image_requirements,
-        "layer-functions": lambda: [s.name for s in functions_packaged_as(Packaging.LAYERS)],
     }
     if len(argv) == 2 and argv[0] == "check-sizes":
         return check_sizes(Path(argv[1]))
