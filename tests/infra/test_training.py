@@ -221,9 +221,13 @@ def test_training_image_is_built_from_its_dockerfile_with_a_small_context(
         (synthesized.template_path.parent / f"{synthesized.stack.stack_name}.assets.json")
         .read_text()
     )
-    (image,) = manifest["dockerImages"].values()
+    # The other image asset is the analysis Lambda image (test_packaging.py).
+    (image,) = [
+        i
+        for i in manifest["dockerImages"].values()
+        if i["source"]["dockerFile"] == f"functions/{TRAINING_TASK}/Dockerfile"
+    ]
     source = image["source"]
-    assert source["dockerFile"] == f"functions/{TRAINING_TASK}/Dockerfile"
     assert source["platform"] == "linux/arm64"
     staged = synthesized.template_path.parent / source["directory"]
     top = {p.name for p in staged.iterdir()}
