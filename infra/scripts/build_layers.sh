@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 OUT=build/layers/deps
 PY=${PYTHON:-.venv/bin/python}
 LIMIT_BYTES=$((250 * 1024 * 1024))   # Lambda: function + layers, unzipped
-REQUIREMENTS=(onnxruntime numpy pydantic aws-lambda-powertools scipy orjson scikit-learn)
+REQUIREMENTS=(onnxruntime numpy pydantic aws-lambda-powertools scipy orjson msgspec scikit-learn)
 PIP_FLAGS=(--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64
            --implementation cp --python-version 3.12 --only-binary=:all:)
 
@@ -16,7 +16,7 @@ PIP_FLAGS=(--platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64
 # version bounds in pyproject.toml (a bumped lower bound rebuilds the layer).
 stamp_text() {
   printf '%s\n' "${REQUIREMENTS[@]}" "${PIP_FLAGS[@]}"
-  grep -E '^\s*"(onnxruntime|numpy|pydantic|aws-lambda-powertools|scipy|orjson|scikit-learn)[<>=~!]' pyproject.toml || true
+  grep -E '^\s*"(onnxruntime|numpy|pydantic|aws-lambda-powertools|scipy|orjson|msgspec|scikit-learn)[<>=~!]' pyproject.toml || true
 }
 
 if [[ -f "$OUT/.stamp" && -d "$OUT/python" ]] && diff -q <(stamp_text) "$OUT/.stamp" >/dev/null; then
