@@ -303,6 +303,6 @@ class RankService:
 def _logged(candidates: list[Candidate]) -> list[LoggedCandidate]:
     """The request's own candidates when they carry only the logged keys (a validated candidate
     with three keys has exactly those, in that order): copying 100 dicts cost ~15 us a call."""
-    if all(len(c) == 3 for c in candidates):
+    if set(map(len, candidates)) == {3}:
         return cast(list[LoggedCandidate], candidates)
     return logged_candidates(candidates)
