@@ -2,7 +2,7 @@
 
 Times bare `InferenceSession.run` of the 32→64→1 MLP on a 100x32 float32 matrix, with the same
 session options the serving path uses, so `bench/rank.py` can report the rank handler as a
-multiple of it (target: ≤ 20x p50) on whatever machine runs it.
+multiple of it (target: ≤ 10x p50, issue 12) on whatever machine runs it.
 
     python -m bench.raw_onnx [--iterations 5000]
 """

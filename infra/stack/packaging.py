@@ -47,6 +47,7 @@ SERVING_PACKAGES: tuple[str, ...] = (
     "numpy",
     "onnxruntime",
     "orjson",
+    "msgspec",
 )
 """The dependency layer: what the serving functions import (tests/infra/test_packaging.py
 scans their import graphs), nothing more."""

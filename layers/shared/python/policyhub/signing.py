@@ -55,7 +55,7 @@ class Signer:
         return key
 
     def sign(self, purpose: str, payload: bytes, length: int = 20) -> str:
-        return b64(hmac.new(self._key(purpose), payload, hashlib.sha256).digest()[:length])
+        return b64(hmac.digest(self._key(purpose), payload, "sha256")[:length])
 
     def verify(self, purpose: str, payload: bytes, signature: str, length: int = 20) -> bool:
         # compare_digest refuses non-ASCII str (TypeError); such a signature is simply not ours.

@@ -83,7 +83,10 @@ def _guard(route: Route, event: dict[str, Any], request_id: str) -> PolicyHubErr
 
 
 def _direct(route: Route) -> LambdaHandler:
-    """Call a body-only endpoint with pydantic validation and serialisation, no resolver."""
+    """Call a body-only endpoint with its model's validation and serialisation, no resolver
+    (the rank body and response by msgspec and orjson: `api/rank_json.py`)."""
+    from policyhub.api.rank_json import read_body, write_body
+
     endpoint = endpoint_of(route)
     hints = typing.get_type_hints(endpoint, include_extras=True)
     body_model: type[BaseModel] = typing.get_args(hints["body"])[0]
@@ -94,7 +97,7 @@ def _direct(route: Route) -> LambdaHandler:
         if event.get("isBase64Encoded"):
             raw = base64.b64decode(raw).decode(errors="replace")
         try:
-            body = body_model.model_validate_json(raw)
+            body = read_body(body_model, raw)
         except ValidationError as exc:
             errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
             return proxy_error(from_validation_errors(errors), request_id)
@@ -106,7 +109,7 @@ def _direct(route: Route) -> LambdaHandler:
             "statusCode": route.status_code,
             "isBase64Encoded": False,
             "headers": {"Content-Type": JSON, "x-request-id": request_id},
-            "body": result.model_dump_json(),
+            "body": write_body(result),
         }
 
     return call

@@ -64,8 +64,9 @@ class Route:
     status_code: int = 200
     tag: str = "policies"
     direct: bool = False
-    """Hot path: the handler validates with pydantic directly instead of the resolver
-    (the same models and envelope; docs/decisions/007-direct-rank-path.md)."""
+    """Hot path: the handler validates with the body's model directly instead of the resolver
+    (the same models and envelope; docs/decisions/007-direct-rank-path.md; the rank body is
+    decoded by msgspec when valid, decision 122)."""
     memory_mb: int = 512
     timeout_seconds: int = 10
     needs: frozenset[Need] = frozenset()

@@ -132,11 +132,10 @@ def enforce(
         raise ValueError("top_k must be >= 0")
     requested = n if top_k is None else min(top_k, n)
     rules = constraints or NO_CONSTRAINTS
+    if rules.is_empty and not [c for c in candidates if c.get("blocked") or c.get("pinned")]:
+        return EnforcedRanking(tuple(ranking_from_policy[:requested]))  # the common case
     blocked = [c.get("blocked", False) for c in candidates]
     pinned = [c.get("pinned", False) for c in candidates]
-    if rules.is_empty and not any(blocked) and not any(pinned):
-        return EnforcedRanking(tuple(ranking_from_policy[:requested]))
-
     allowed, removed_by = _allowed(candidates, rules, blocked, pinned)
     position = {i: p for p, i in enumerate(allowed)}
     k = min(requested, len(allowed))

@@ -13,6 +13,8 @@ from policyhub.domain.versions import AGENT_TYPE_PATTERN, DEFAULT_AGENT_TYPE
 
 MAX_CANDIDATES = 1000
 MAX_FEATURES = 4096
+MAX_TEXT_LENGTH = 256
+"""The longest candidate id, `source` or `routing_key`."""
 FLOAT32_MAX = 3.4028234663852886e38
 
 Feature = Annotated[
@@ -40,7 +42,7 @@ class Context(BaseModel):
 class Candidate(TypedDict):
     """One retrieved item to rank."""
 
-    id: Annotated[str, Field(min_length=1, max_length=256)]
+    id: Annotated[str, Field(min_length=1, max_length=MAX_TEXT_LENGTH)]
     """The item's id, unique within the request."""
     # Scores are float32 on the rank path; a larger finite double would become inf there.
     retrieval_score: Annotated[
@@ -50,7 +52,7 @@ class Candidate(TypedDict):
     features: Annotated[list[Feature], Field(max_length=MAX_FEATURES)]
     """Item features: exactly the serving version's `feature_schema.item_dim` of them."""
     source: NotRequired[
-        Annotated[str | None, Field(max_length=256, description="Default null.")]
+        Annotated[str | None, Field(max_length=MAX_TEXT_LENGTH, description="Default null.")]
     ]
     blocked: NotRequired[
         Annotated[bool, Field(description="Never returned when true. Default false.")]
@@ -102,7 +104,7 @@ class RankRequest(BaseModel):
     """1 to 1000 retrieved items, ids unique."""
     use_rl_ranking: bool = True
     """False returns pure retrieval order (constraints still apply) and `policy_version` null."""
-    routing_key: str | None = Field(default=None, min_length=1, max_length=256)
+    routing_key: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_LENGTH)
     """Sticky assignment key (e.g. a user id): the same key gets the same variant during a
     canary or an experiment. A random one per request when left out."""
     top_k: int | None = Field(default=None, ge=1, le=MAX_CANDIDATES)

@@ -43,16 +43,22 @@ def action_probabilities(
     n = s.size
     if n == 0:
         raise ValueError("at least one candidate is needed")
-    # The rank path calls this per request: few numpy calls, each a fixed ~1-3 us on 100 items.
-    centred = s - s.mean()
+    # The rank path calls this per request, so it makes few numpy calls, and ufunc reductions
+    # rather than the methods that wrap them: the same arithmetic, a few us less per call.
+    centred = s - _sum(s) / n
     squares = float(centred @ centred)
-    if not math.isfinite(squares) or not np.isfinite(s).all():
+    if not math.isfinite(squares):  # also when a score is not finite (the mean is not)
         raise ValueError("scores must be finite")
     logits = centred / ((math.sqrt(squares / n) + STD_FLOOR) * temperature)
-    result: FloatArray = np.exp(logits - logits.max())
-    result *= (1.0 - epsilon) / result.sum()
+    logits -= _max(logits)
+    result: FloatArray = np.exp(logits, out=logits)
+    result *= (1.0 - epsilon) / _sum(result)
     result += epsilon / n
     return result
+
+
+_sum = np.add.reduce
+_max = np.maximum.reduce
 
 
 def segment_ids(offsets: npt.ArrayLike) -> IntArray:
@@ -121,13 +127,16 @@ def choose_top(probs: npt.ArrayLike, decision_id: str) -> int:
     (``searchsorted(..., side="right")``, the inversion ``Generator.choice`` makes).
     """
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
-    cdf = np.cumsum(p)
+    cdf = np.add.accumulate(p)  # np.cumsum, without its wrapper
     total = float(cdf[-1]) if cdf.size else math.nan
-    if not (total > 0.0 and math.isfinite(total)) or (p < 0).any():
+    if not (total > 0.0 and math.isfinite(total)) or _min(p) < 0:
         raise ValueError("probs must be a non-empty vector of non-negative numbers")
     cdf /= total
     index = int(cdf.searchsorted(uniform_for(decision_id), side="right"))
     return min(index, p.size - 1)
+
+
+_min = np.minimum.reduce
 
 
 def ranking_order(scores: npt.ArrayLike, top: int) -> list[int]:
@@ -149,6 +158,7 @@ def explore(
     temperature: float = DEFAULT_TEMPERATURE,
 ) -> tuple[list[int], float]:
     """Served order of candidate indices and the logged propensity of its top item."""
-    probs = action_probabilities(scores, epsilon, temperature)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    probs = action_probabilities(s, epsilon, temperature)
     top = choose_top(probs, decision_id)
-    return ranking_order(scores, top), float(probs[top])
+    return ranking_order(s, top), float(probs[top])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 
 from policyhub.domain.errors import PolicyHubError
 from policyhub.domain.routing import Variant
@@ -33,9 +34,21 @@ def _payload(tenant_id: str, uuid: str, meta: str) -> bytes:
     return f"{tenant_id}\x00{uuid}\x00{meta}".encode()
 
 
+@lru_cache(maxsize=1024)
+def _meta(
+    agent_type: str,
+    variant: Variant,
+    policy_version: str | None,
+    rollout_id: str | None,
+    experiment_id: str | None,
+) -> str:
+    """The id's middle part: the same few values for every decision of an agent and variant."""
+    fields = [agent_type, variant, policy_version, rollout_id, experiment_id]
+    return b64(json.dumps(fields, separators=(",", ":")).encode())
+
+
 def issue(tenant_id: str, ref: DecisionRef) -> str:
-    fields = [ref.agent_type, ref.variant, ref.policy_version, ref.rollout_id, ref.experiment_id]
-    meta = b64(json.dumps(fields, separators=(",", ":")).encode())
+    meta = _meta(ref.agent_type, ref.variant, ref.policy_version, ref.rollout_id, ref.experiment_id)
     return f"{ref.uuid}.{meta}.{sign(PURPOSE, _payload(tenant_id, ref.uuid, meta), 16)}"
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 
 from policyhub.domain.constraints import EnforcedRanking, enforce, retrieval_order
 from policyhub.domain.interaction_records import (
+    LoggedCandidate,
     ShadowRun,
     decision_record,
     feedback_record,
@@ -19,6 +21,7 @@ from policyhub.domain.interaction_records import (
 )
 from policyhub.domain.routing import Assignment, ServedPolicy, Variant, assign
 from policyhub.domain.serving import (
+    Candidate,
     FeedbackAccepted,
     FeedbackRequest,
     RankedItem,
@@ -81,9 +84,7 @@ class RankService:
         view = self._views.get(tenant_id, req.agent_type)
         decision_uuid = uuid.uuid4().hex
         candidates = req.candidates
-        retrieval = np.fromiter(
-            (c["retrieval_score"] for c in candidates), np.float32, len(candidates)
-        )
+        retrieval = np.array([c["retrieval_score"] for c in candidates], np.float32)
         assignment = (
             assign(view, req.routing_key or decision_uuid, self._clock.now())
             if req.use_rl_ranking
@@ -115,15 +116,16 @@ class RankService:
             assignment.experiment_id,
         )
         decision_id = issue(tenant_id, ref)
+        ids = [c["id"] for c in candidates]
         scores = scored.scores.tolist()
         ranking: list[RankedItem] = [
-            {"id": candidates[i]["id"], "score": scores[i], "rank": r + 1}
-            for r, i in enumerate(enforced.order)
+            {"id": ids[i], "score": scores[i], "rank": r} for r, i in enumerate(enforced.order, 1)
         ]
         latency_ms = (time.perf_counter() - t0) * 1000
         self._log_decision(
             tenant_id,
             req,
+            ids,
             ref,
             decision_id,
             assignment,
@@ -220,6 +222,7 @@ class RankService:
         self,
         tenant_id: str,
         req: RankRequest,
+        ids: list[str],
         ref: DecisionRef,
         decision_id: str,
         a: Assignment,
@@ -231,6 +234,7 @@ class RankService:
         latency_ms: float,
     ) -> None:
         cands = req.candidates
+        order = enforced.order
         self._sink.put(
             decision_record(
                 tenant_id=tenant_id,
@@ -248,10 +252,10 @@ class RankService:
                 experiment_id=a.experiment_id,
                 use_rl_ranking=req.use_rl_ranking,
                 context=req.context.features,
-                candidates=logged_candidates(cands),
-                ranking=[cands[i]["id"] for i in enforced.order],
-                proposed=[cands[i]["id"] for i in proposal[: len(enforced.order)]],
-                chosen_id=cands[proposal[0]]["id"],
+                candidates=_logged(cands),
+                ranking=[ids[i] for i in order],
+                proposed=[ids[i] for i in proposal[: len(order)]],
+                chosen_id=ids[proposal[0]],
                 propensity=propensity,
                 epsilon=self._exploration.epsilon,
                 temperature=self._exploration.temperature,
@@ -294,3 +298,11 @@ class RankService:
 
         self._once.run_once(f"{tenant_id}:{ref.uuid}", deliver)
         return FeedbackAccepted(decision_id=req.decision_id, accepted=True)
+
+
+def _logged(candidates: list[Candidate]) -> list[LoggedCandidate]:
+    """The request's own candidates when they carry only the logged keys (a validated candidate
+    with three keys has exactly those, in that order): copying 100 dicts cost ~15 us a call."""
+    if set(map(len, candidates)) == {3}:
+        return cast(list[LoggedCandidate], candidates)
+    return logged_candidates(candidates)
