@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from policyhub.adapters.interaction_logs import BatchingS3Sink, S3InteractionLog
+from policyhub.adapters.interaction_logs import BatchingS3Sink, S3InteractionLog, parquet_body
 from policyhub.settings import settings
 
 pytestmark = pytest.mark.integration
@@ -45,8 +45,9 @@ def test_a_window_larger_than_the_cache_still_finds_its_first_objects_cached(
 ) -> None:
     bucket = settings().interaction_bucket
     sink = BatchingS3Sink(bucket, flush_seconds=3600)
-    log = S3InteractionLog(bucket, max_cached_bytes=300)
     now = datetime.now(UTC)
+    one_object = len(parquet_body([_record(0, now)]))
+    log = S3InteractionLog(bucket, max_cached_bytes=int(2.5 * one_object))
     try:
         for i in range(4):
             sink.put(_record(i, now))

@@ -1,28 +1,41 @@
-"""Decision and feedback logs: JSON lines in S3, partitioned by tenant, agent and date.
+"""Decision and feedback logs: Parquet in S3, partitioned by tenant, agent and date.
 
-In AWS a Kinesis Data Firehose stream writes them (one PutRecord per event, Firehose batches
-and partitions). The local stack's equivalent batches in-process and writes the same layout
-straight to S3. Either way an event that cannot be delivered after retries goes to the
-dead-letter prefix, and if even that fails it is written to the error log in full: no event is
-dropped silently (docs/decisions/008-interaction-logs.md).
+In AWS a Kinesis Data Firehose stream writes them (one PutRecord per event; Firehose batches,
+partitions and converts to Parquet with the Glue table of `interaction_columns.COLUMNS`). The
+local stack's equivalent batches in-process and writes the same layout and columns straight to
+S3. Objects written before the change are JSON lines and stay readable (`log_table`). Either
+way an event that cannot be delivered after retries goes to the dead-letter prefix (as JSON
+lines), and if even that fails it is written to the error log in full: no event is dropped
+silently (docs/decisions/008-interaction-logs.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-import orjson
-
 from policyhub.adapters import aws
+from policyhub.adapters.log_table import (
+    PARQUET_MAGIC,
+    LogTable,
+    jsonl_to_parquet,
+    records_to_parquet,
+)
+from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
 
 logger = logging.getLogger("policyhub.logs")
 PREFIX = "interactions"
@@ -40,7 +53,7 @@ def _line(record: Mapping[str, Any]) -> bytes:
 
 def local_object_key(prefix: str, written_ms: int) -> str:
     """The local sink's object names sort by the time they were written (Firehose's need not)."""
-    return f"{prefix}{written_ms:013d}-{uuid.uuid4().hex[:12]}.jsonl"
+    return f"{prefix}{written_ms:013d}-{uuid.uuid4().hex[:12]}.parquet"
 
 
 def _local_keys_from(prefix: str, at: datetime) -> str:
@@ -113,8 +126,19 @@ class FirehoseSink:
             self._dead_letter([record])
 
 
+def parquet_body(records: list[Mapping[str, Any]]) -> bytes:
+    """Records as one Parquet (zstd) object of COLUMNS."""
+    with tempfile.TemporaryDirectory(prefix="policyhub-sink-") as folder:
+        path = str(Path(folder) / "batch.parquet")
+        records_to_parquet(records, path)
+        return Path(path).read_bytes()
+
+
 class BatchingS3Sink:
-    """Local stack: buffers events and writes one JSON-lines object per partition and flush."""
+    """Local stack: buffers events and writes one Parquet object per partition and flush.
+
+    A batch that cannot be converted (a record no column type fits) is dead-lettered as JSON
+    lines like one that cannot be written: nothing is dropped silently."""
 
     def __init__(self, bucket: str, flush_seconds: float = 0.5, max_records: int = 2000) -> None:
         self._bucket = bucket
@@ -153,7 +177,12 @@ class BatchingS3Sink:
                 groups.setdefault(partition(r["tenant_id"], r["agent_type"], at), []).append(r)
             for prefix, records in groups.items():
                 key = local_object_key(prefix, time.time_ns() // 1_000_000)
-                body = b"".join(_line(r) for r in records)
+                try:
+                    body = parquet_body(records)
+                except Exception:
+                    logger.exception("interaction records could not be written as Parquet")
+                    self._dead_letter(records)
+                    continue
 
                 def write(key: str = key, body: bytes = body) -> None:
                     aws.s3().put_object(Bucket=self._bucket, Key=key, Body=body)
@@ -170,24 +199,29 @@ class BatchingS3Sink:
         self.flush()
 
 
-Records = list[tuple[datetime, dict[str, Any]]]
+@dataclass
+class _Fetched:
+    path: str
+    size: int
+    last_read: int
+    users: int = 0
+    kept: bool = True
 
 
 class S3InteractionLog:
-    """Reads the records of one agent between two instants (by object time, then record time).
+    """Reads the records of one agent between two instants, as a `LogTable` (SQL) or as dicts.
 
     An object holds records stamped before it was written (Firehose buffers up to 5 minutes),
     so objects written up to `slack` after the window can hold its records; objects written
     before the window started cannot, but for clock skew between the writer and S3.
 
-    Log objects never change once written (every key is new), so each object's records are
-    parsed once and kept, up to `max_cached_bytes` of log text: the rollout controller looks
-    at the same growing window again and again, and fetching and parsing it anew at every look
-    held a core and widened the very latency tail it judges. A reader that needs a few fields
-    names them (`fields`), and only those are kept. When the cache is full, objects the current
-    read has not used are evicted (least recently used first); objects it has used are not, so
-    a window larger than the cache finds its first part cached at every look instead of
-    thrashing. Records are shared between reads: treat them as read-only.
+    The window's objects are fetched concurrently (boto3) to local files that DuckDB reads; a
+    JSON-lines object becomes Parquet with the same columns on the way (decision 113). Objects
+    never change once written (every key is new), so the files are kept between reads, up to
+    `max_cached_bytes`: the rollout controller looks at the same growing window again and
+    again. When the cache is full, files no open read uses are evicted (least recently used
+    first); files the current read uses are not, so a window larger than the cache finds its
+    first part cached at every look instead of thrashing.
 
     `written_by_local_sink`: object names sort by write time (`local_object_key`), so a listing
     starts at the window instead of at the start of the day, whose objects a long local session
@@ -198,22 +232,41 @@ class S3InteractionLog:
         self,
         bucket: str,
         slack: timedelta = timedelta(minutes=10),
-        max_cached_bytes: int = 64 << 20,
+        max_cached_bytes: int = 256 << 20,
         clock_skew: timedelta = timedelta(minutes=1),
         written_by_local_sink: bool = False,
+        fetch_workers: int = 16,
     ) -> None:
         self._bucket = bucket
         self._time_ordered_keys = written_by_local_sink
         self._slack = slack
         self._clock_skew = clock_skew
         self._max_cached_bytes = max_cached_bytes
-        self._objects: OrderedDict[tuple[str, str, frozenset[str] | None],
-                                   tuple[Records, int, int]] = OrderedDict()
+        self._fetch_workers = fetch_workers
+        self._folder = tempfile.mkdtemp(prefix="policyhub-logs-")
+        self._files: OrderedDict[tuple[str, str], _Fetched] = OrderedDict()
         self._cached_bytes = 0
         self._reads = 0
         self._lock = threading.Lock()
         self.fetches = 0
         """Objects fetched from S3 so far (the rest came from the cache)."""
+        weakref.finalize(self, shutil.rmtree, self._folder, True)
+
+    def table(self, tenant_id: str, agent_type: str, since: datetime, until: datetime) -> LogTable:
+        """The records stamped in [since, until] as the view `records`; close it when done."""
+        with self._lock:
+            self._reads += 1
+            read = self._reads
+        keys: list[tuple[str, str]] = []
+        day = since.date()
+        while day <= until.date():
+            prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
+            keys += self._keys(prefix, since - self._clock_skew, until + self._slack)
+            day += timedelta(days=1)
+        entries = self._fetch(keys, read)
+        return LogTable(
+            [e.path for e in entries], since, until, on_close=lambda: self._release(entries)
+        )
 
     def read(
         self,
@@ -223,53 +276,81 @@ class S3InteractionLog:
         until: datetime,
         fields: frozenset[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """The records stamped in [since, until]; with `fields`, only those keys of each."""
-        with self._lock:
-            self._reads += 1
-            read = self._reads
-        day = since.date()
-        while day <= until.date():
-            prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
-            for key, etag in self._keys(prefix, since - self._clock_skew, until + self._slack):
-                for at, record in self._records(key, etag, fields, read):
-                    if since <= at <= until:
-                        yield record
-            day += timedelta(days=1)
+        """The records stamped in [since, until], each with its record type's fields (or only
+        `fields` of them), in the order they were written."""
+        with self.table(tenant_id, agent_type, since, until) as t:
+            rows = t.dicts("SELECT * EXCLUDE (ord) FROM records ORDER BY ord")
+        for row in rows:
+            kind = FEEDBACK_FIELDS if row.get("type") == "feedback" else DECISION_FIELDS
+            wanted = kind if fields is None else kind & fields
+            yield {k: v for k, v in row.items() if k in wanted}
 
-    def _records(self, key: str, etag: str, fields: frozenset[str] | None, read: int) -> Records:
-        entry = (key, etag, fields)
+    def _fetch(self, keys: list[tuple[str, str]], read: int) -> list[_Fetched]:
+        found: dict[tuple[str, str], _Fetched] = {}
+        missing: list[tuple[str, str]] = []
         with self._lock:
-            cached = self._objects.get(entry)
-            if cached is not None:
-                self._objects[entry] = (cached[0], cached[1], read)
-                self._objects.move_to_end(entry)
-                return cached[0]
+            for entry in keys:
+                cached = self._files.get(entry)
+                if cached is None:
+                    missing.append(entry)
+                else:
+                    cached.last_read, cached.users = read, cached.users + 1
+                    self._files.move_to_end(entry)
+                    found[entry] = cached
+        if missing:
+            with ThreadPoolExecutor(min(self._fetch_workers, len(missing))) as pool:
+                fetched = list(pool.map(self._download, missing))
+            with self._lock:
+                for entry, path in zip(missing, fetched, strict=True):
+                    self.fetches += 1
+                    found[entry] = self._keep(entry, path, read)
+        return [found[entry] for entry in keys]
+
+    def _download(self, entry: tuple[str, str]) -> str:
+        key = entry[0]
+        name = uuid.uuid4().hex
+        path = str(Path(self._folder) / f"{name}.parquet")
         body: bytes = aws.s3().get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        records: Records = []
-        for line in body.splitlines():
-            if not line.strip():
-                continue
-            record: dict[str, Any] = orjson.loads(line)
-            at = datetime.fromisoformat(str(record["at"]).replace("Z", "+00:00"))
-            if fields is not None:
-                record = {k: record[k] for k in fields if k in record}
-            records.append((at, record))
-        with self._lock:
-            self.fetches += 1
-            self._keep(entry, records, len(body), read)
-        return records
+        if body[:4] == PARQUET_MAGIC:
+            Path(path).write_bytes(body)
+        else:  # JSON lines, as the local sink and Firehose wrote them before Parquet
+            source = str(Path(self._folder) / f"{name}.jsonl")
+            Path(source).write_bytes(body)
+            try:
+                jsonl_to_parquet(source, path)
+            finally:
+                os.unlink(source)
+        return path
 
-    def _keep(self, entry: tuple[str, str, frozenset[str] | None], records: Records, size: int,
-              read: int) -> None:
-        while self._objects and self._cached_bytes + size > self._max_cached_bytes:
-            oldest, (_, evicted_size, used_by) = next(iter(self._objects.items()))
-            if used_by == read:
-                return  # everything left serves this read: fetch the rest without keeping it
-            del self._objects[oldest]
-            self._cached_bytes -= evicted_size
-        if entry not in self._objects and self._cached_bytes + size <= self._max_cached_bytes:
-            self._objects[entry] = (records, size, read)
+    def _keep(self, entry: tuple[str, str], path: str, read: int) -> _Fetched:
+        raced = self._files.get(entry)
+        if raced is not None:  # another read fetched it meanwhile
+            os.unlink(path)
+            raced.last_read, raced.users = read, raced.users + 1
+            return raced
+        size = os.path.getsize(path)
+        fetched = _Fetched(path, size, read, users=1)
+        for old_entry, old in list(self._files.items()):
+            if self._cached_bytes + size <= self._max_cached_bytes:
+                break
+            if old.users or old.last_read == read:
+                continue
+            del self._files[old_entry]
+            self._cached_bytes -= old.size
+            os.unlink(old.path)
+        if self._cached_bytes + size <= self._max_cached_bytes:
+            self._files[entry] = fetched
             self._cached_bytes += size
+        else:
+            fetched.kept = False  # serves this read only
+        return fetched
+
+    def _release(self, entries: list[_Fetched]) -> None:
+        with self._lock:
+            for e in entries:
+                e.users -= 1
+                if not e.kept and e.users == 0 and os.path.exists(e.path):
+                    os.unlink(e.path)
 
     def _keys(self, prefix: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
         keys: list[tuple[datetime, str, str]] = []

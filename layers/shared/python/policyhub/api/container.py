@@ -221,14 +221,13 @@ def training() -> TrainingService:
 
 @cache
 def comparisons() -> CompareService:
-    from policyhub.adapters.held_out_logs import S3SelectedInteractionLog
     from policyhub.services.comparison import CompareService
 
     s = settings()
     return CompareService(
         registry(),
         S3ArtifactStore(s.artifact_bucket),
-        S3SelectedInteractionLog(s.interaction_bucket),
+        S3InteractionLog(s.interaction_bucket),
         SystemClock(),
         s.max_artifact_bytes,
     )

@@ -1,24 +1,21 @@
 """Rollout health computed from the decision and feedback logs.
 
 The local stack's exact equivalent of CloudWatch percentiles (moto computes none): requests,
-fallback errors, latency p50/p95, feedback outcomes and excess constraint violations per variant
-of one rollout, over one window (docs/decisions/009-health-from-logs.md).
+fallback errors, latency p50/p93/p95/p97, feedback outcomes and excess constraint violations per
+variant of one rollout, over one window, aggregated in SQL over the window's records
+(docs/decisions/009-health-from-logs.md, 113).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import numpy as np
 
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
-from policyhub.domain.interaction_records import outcome_of
+from policyhub.domain.interaction_records import OUTCOME_SUCCESS
 from policyhub.domain.rollout import Rollout
-from policyhub.ports import InteractionLog
+from policyhub.ports import InteractionLog, LogTable
 
 
 @dataclass
@@ -27,18 +24,14 @@ class _Tally:
     errors: int = 0
     successes: int = 0
     failures: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latency_ms: tuple[float | None, ...] = (None, None, None, None)
+    """p50, p93, p95, p97 (linear interpolation, as numpy's percentile)."""
     violating: int = 0
     shadow: int = 0
     shadow_errors: int = 0
 
     def health(self, excess_violations: int = 0) -> VariantHealth:
-        lat = np.asarray(self.latencies, dtype=np.float64)
-        p50, p93, p95, p97 = (
-            (float(q) for q in np.percentile(lat, [50, 93, 95, 97]))
-            if lat.size
-            else (None, None, None, None)
-        )
+        p50, p93, p95, p97 = self.latency_ms
         return VariantHealth(
             requests=self.requests,
             errors=self.errors,
@@ -68,11 +61,40 @@ def excess_violations(candidate: _Tally, baseline: _Tally) -> int:
     return max(0, math.ceil(candidate.violating - threshold))
 
 
-FIELDS = frozenset({
-    "type", "rollout_id", "assigned", "latency_ms", "failed_version", "violations", "shadow",
-    "policy_version", "variant", "success", "reward",
-})
-"""What `summarise` reads of a record (the log keeps only these of each, between looks)."""
+_TALLIES = f"""
+    SELECT side,
+        count(*) FILTER (type = 'decision') AS requests,
+        count(*) FILTER (type = 'decision' AND failed_version =
+            CASE side WHEN 'candidate' THEN $candidate ELSE $baseline END) AS errors,
+        count(*) FILTER (type = 'feedback' AND success_of IS true) AS successes,
+        count(*) FILTER (type = 'feedback' AND success_of IS false) AS failures,
+        quantile_cont(latency_ms, [0.5, 0.93, 0.95, 0.97]) FILTER (type = 'decision')
+            AS latency_ms,
+        count(*) FILTER (type = 'decision' AND cardinality(violations) > 0) AS violating,
+        count(*) FILTER (type = 'decision' AND shadow IS NOT NULL) AS shadow,
+        count(*) FILTER (type = 'decision' AND coalesce(shadow.error, '') != '')
+            AS shadow_errors
+    FROM (
+        SELECT type, failed_version, latency_ms, violations, shadow,
+            {OUTCOME_SUCCESS} AS success_of,
+            CASE
+                WHEN type = 'decision' THEN
+                    CASE WHEN assigned.variant = 'canary' OR $watching
+                        THEN 'candidate' ELSE 'baseline' END
+                -- feedback belongs to whoever served: a fallback's outcome is production's
+                WHEN policy_version = $candidate AND (variant = 'canary' OR $watching)
+                    THEN 'candidate'
+                WHEN variant = 'production' AND NOT $watching THEN 'baseline'
+            END AS side
+        FROM records
+        WHERE rollout_id = $rollout_id AND type IN ('decision', 'feedback')
+    )
+    WHERE side IS NOT NULL
+    GROUP BY side
+"""
+"""Per side of a rollout: requests, errors charged to it, feedback outcomes, latency
+percentiles, decisions with violations; shadow runs (of the candidate) are counted on the side
+that served."""
 
 
 class LogHealthReader:
@@ -81,60 +103,44 @@ class LogHealthReader:
 
     def read(self, rollout: Rollout, start: datetime, end: datetime) -> Health:
         try:
-            records = list(
-                self._log.read(rollout.tenant_id, rollout.agent_type, start, end, FIELDS)
-            )
+            with self._log.table(rollout.tenant_id, rollout.agent_type, start, end) as table:
+                return self.summarise(rollout, table, start, end)
         except Exception as exc:
             return HealthReadFailed(
                 window_start=start, window_end=end, error=f"{type(exc).__name__}: {exc}"[:300]
             )
-        return self.summarise(rollout, records, start, end)
 
     @staticmethod
     def summarise(
-        rollout: Rollout, records: Iterable[Mapping[str, Any]], start: datetime, end: datetime
+        rollout: Rollout, table: LogTable, start: datetime, end: datetime
     ) -> HealthWindow:
-        base, cand = _Tally(), _Tally()
-        watching = rollout.watching
-        candidate_version = rollout.candidate_version
-        for r in records:
-            if r.get("rollout_id") != rollout.rollout_id:
-                continue
-            if r["type"] == "decision":
-                assigned = (r.get("assigned") or {}).get("variant")
-                mine = cand if assigned == "canary" or watching else base
-                mine.requests += 1
-                mine.latencies.append(float(r["latency_ms"]))
-                if r.get("failed_version") == (
-                    candidate_version if mine is cand else rollout.baseline_version
-                ):
-                    mine.errors += 1
-                if r.get("violations"):
-                    mine.violating += 1
-                shadow = r.get("shadow")
-                if shadow is not None:
-                    cand.shadow += 1
-                    if shadow.get("error"):
-                        cand.shadow_errors += 1
-            elif r["type"] == "feedback":
-                # Feedback belongs to whoever served: a fallback's outcome is production's.
-                served_candidate = r.get("policy_version") == candidate_version and (
-                    r.get("variant") == "canary" or watching
-                )
-                served_base = r.get("variant") == "production" and not watching
-                tally = cand if served_candidate else base if served_base else None
-                outcome = outcome_of(r)
-                if tally is None or outcome is None:
-                    continue
-                if outcome.success:
-                    tally.successes += 1
-                else:
-                    tally.failures += 1
+        tallies = {"baseline": _Tally(), "candidate": _Tally()}
+        params = {
+            "rollout_id": rollout.rollout_id,
+            "candidate": rollout.candidate_version,
+            "baseline": rollout.baseline_version,
+            "watching": rollout.watching,
+        }
+        for side, *counts in table.rows(_TALLIES, params):
+            requests, errors, successes, failures, latency, violating, shadow, shadow_errors = (
+                counts
+            )
+            tallies[side] = _Tally(
+                requests=requests, errors=errors, successes=successes, failures=failures,
+                latency_ms=tuple(latency) if latency is not None else (None,) * 4,
+                violating=violating, shadow=shadow, shadow_errors=shadow_errors,
+            )  # fmt: skip
+        base, cand = tallies["baseline"], tallies["candidate"]
+        shadow_runs = base.shadow + cand.shadow
+        shadow_errors = base.shadow_errors + cand.shadow_errors
+        cand.shadow, cand.shadow_errors, base.shadow, base.shadow_errors = (
+            shadow_runs, shadow_errors, 0, 0
+        )
         in_shadow = rollout.current_step.stage.value == "shadow"
         candidate = cand.health(excess_violations(cand, base) if not in_shadow else 0)
         if in_shadow:
             candidate = VariantHealth(
-                requests=cand.shadow, shadow_decisions=cand.shadow, shadow_errors=cand.shadow_errors
+                requests=shadow_runs, shadow_decisions=shadow_runs, shadow_errors=shadow_errors
             )
         return HealthWindow(
             window_start=start, window_end=end, baseline=base.health(), candidate=candidate
