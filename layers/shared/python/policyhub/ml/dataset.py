@@ -176,10 +176,12 @@ def join_table(
     item_dim: int,
     on_invalid: Literal["skip", "raise"] = "skip",
     where: str = "TRUE",
+    source: str = "records",
 ) -> tuple[LoggedDataset, JoinReport]:
     """Join the table's decisions with their feedback (by decision_id) into a `LoggedDataset`.
 
-    Only records `where` (SQL over the record's columns) accepts are read. Decisions without
+    Only records of `source` (a table or view of the records' columns) that `where` (SQL)
+    accepts are read. Decisions without
     feedback are not used. When one decision has several feedback records the first one read
     wins (feedback is idempotent in the API). The reward is `outcome_of` the feedback with the
     decision's chosen item; feedback without an outcome is skipped and counted (`no_outcome`).
@@ -192,7 +194,7 @@ def join_table(
         CREATE OR REPLACE TEMP TABLE join_feedback AS
         SELECT decision_id, success, reward, clicked_ids,
                row_number() OVER (PARTITION BY decision_id ORDER BY ord) AS nth
-        FROM records WHERE type = 'feedback' AND ({where})""")
+        FROM {source} WHERE type = 'feedback' AND ({where})""")
     feedback, malformed, duplicates = table.rows("""
         SELECT count(*), count(*) FILTER (decision_id IS NULL),
                count(*) FILTER (decision_id IS NOT NULL AND nth > 1)
@@ -206,16 +208,20 @@ def join_table(
                 WHEN problem IS NULL AND row_number() OVER (
                     PARTITION BY decision_id, problem IS NULL ORDER BY ord) > 1
                 THEN 'duplicate_decision' ELSE problem END AS why_not
-        FROM (SELECT ord, decision_id, chosen_id, propensity, context, candidates,
+        FROM (SELECT ord, decision_id, chosen_id, propensity, len(candidates) AS size,
+                     list_position(list_transform(candidates, c -> c.id), chosen_id) - 1
+                         AS chosen,
                      {_PROBLEM} AS problem
-              FROM records WHERE type = 'decision' AND ({where}))""", dims)
+              FROM {source} WHERE type = 'decision' AND ({where}))""", dims)
     table.execute(f"""
         CREATE OR REPLACE TEMP TABLE join_outcomes AS
-        SELECT d.ord, d.decision_id, d.why_not, f.decision_id IS NOT NULL AS answered,
+        SELECT d.ord, d.decision_id, d.why_not,
+               d.why_not IS NULL AND f.decision_id IS NOT NULL AS answered,
                {OUTCOME_REWARD.replace("chosen_id", "d.chosen_id")} AS outcome
-        FROM join_decisions AS d
-        LEFT JOIN (SELECT * FROM join_feedback WHERE nth = 1 AND decision_id IS NOT NULL) AS f
-        ON d.why_not IS NULL AND f.decision_id = d.decision_id""")
+        FROM (SELECT ord, decision_id, why_not, chosen_id FROM join_decisions) AS d
+        LEFT JOIN (SELECT decision_id, success, reward, clicked_ids FROM join_feedback
+                   WHERE nth = 1 AND decision_id IS NOT NULL) AS f
+        ON f.decision_id = d.decision_id""")
     if on_invalid == "raise":
         first = table.rows("""
             SELECT decision_id, coalesce(why_not, 'no_outcome') FROM join_outcomes
@@ -237,38 +243,56 @@ def join_table(
     report.decisions, report.without_feedback = int(decisions), int(without)
     table.execute("""
         CREATE OR REPLACE TEMP TABLE join_kept AS
-        SELECT d.decision_id, d.context, d.candidates, d.propensity, o.outcome,
-               list_position(list_transform(d.candidates, c -> c.id), d.chosen_id) - 1 AS chosen
-        FROM join_decisions AS d JOIN join_outcomes AS o USING (ord)
-        WHERE o.why_not IS NULL AND o.outcome IS NOT NULL
-        ORDER BY ord""")
-    dataset = _dataset_of_kept(table, context_dim, item_dim)
+        SELECT d.ord, d.decision_id, d.chosen, d.propensity, o.outcome, d.size,
+               row_number() OVER (ORDER BY d.ord) - 1 AS pos
+        FROM join_decisions AS d
+        JOIN (SELECT ord, outcome FROM join_outcomes
+              WHERE why_not IS NULL AND answered AND outcome IS NOT NULL) AS o USING (ord)""")
+    dataset = _dataset_of_kept(table, source, context_dim, item_dim)
     report.joined = dataset.n_decisions
     table.execute("DROP TABLE join_kept; DROP TABLE join_outcomes; DROP TABLE join_decisions; "
                   "DROP TABLE join_feedback")
     return dataset, report
 
 
-def _dataset_of_kept(table: LogTable, context_dim: int, item_dim: int) -> LoggedDataset:
-    """`join_kept` as arrays (its insertion order is the read order: no ORDER BY needed)."""
+def _dataset_of_kept(
+    table: LogTable, source: str, context_dim: int, item_dim: int
+) -> LoggedDataset:
+    """`join_kept` as arrays, in read order (`pos`), its features taken from `source`.
+
+    Lists come out of DuckDB unnested, each value with its decision's `pos` and its index in
+    the list, and are placed by those: no query's output order is relied on, and the nested
+    candidate lists are never sorted or copied between tables."""
     head = table.columns("""
         SELECT decision_id, chosen::BIGINT AS chosen, propensity, outcome,
-               len(candidates)::BIGINT AS size
-        FROM join_kept""")
+               size::BIGINT AS size
+        FROM join_kept ORDER BY pos""")
     n = len(head["decision_id"])
     sizes = head["size"].astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     width = context_dim + item_dim + 1
     features = np.empty((int(offsets[-1]), width), dtype=np.float32)
     if n:
-        context = table.columns("SELECT unnest(context)::FLOAT AS v FROM join_kept")["v"]
-        items = table.columns("""SELECT unnest(flatten(list_transform(candidates,
-                                 c -> c.features)))::FLOAT AS v FROM join_kept""")["v"]
-        scores = table.columns("""SELECT unnest(list_transform(candidates,
-                                  c -> c.retrieval_score))::FLOAT AS v FROM join_kept""")["v"]
+
+        def unnested(values: str, length: str) -> tuple[IntArray, IntArray, Float32Array]:
+            found = table.columns(f"""
+                SELECT k.pos::BIGINT AS pos, unnest(range({length}))::BIGINT AS j,
+                       unnest({values})::FLOAT AS v
+                FROM {source} AS w JOIN join_kept AS k USING (ord)""")
+            return found["pos"], found["j"], found["v"]
+
+        pos, j, v = unnested("w.context", "len(w.context)")
+        context = np.empty(n * context_dim, dtype=np.float32)
+        context[pos * context_dim + j] = v
         features[:, :context_dim] = np.repeat(context.reshape(n, context_dim), sizes, axis=0)
+        pos, j, v = unnested("flatten(list_transform(w.candidates, c -> c.features))",
+                             f"len(w.candidates) * {int(item_dim)}")  # fmt: skip
+        items = np.empty(int(offsets[-1]) * item_dim, dtype=np.float32)
+        items[offsets[pos] * item_dim + j] = v
         features[:, context_dim:-1] = items.reshape(-1, item_dim)
-        features[:, -1] = scores
+        pos, j, v = unnested("list_transform(w.candidates, c -> c.retrieval_score)",
+                             "len(w.candidates)")  # fmt: skip
+        features[offsets[pos] + j, -1] = v
     if not np.isfinite(features).all():
         raise DatasetError("feature rows contain NaN or infinity")
     return LoggedDataset(

@@ -17,35 +17,46 @@ from policyhub.ml.shadow import ShadowAgreement, shadow_agreement
 from policyhub.ports import LogTable
 
 USABLE = "use_rl_ranking IS DISTINCT FROM false"
+_LEARNING_COLUMNS = (
+    "ord, type, decision_id, use_rl_ranking, context, candidates, chosen_id, propensity, "
+    "success, reward, clicked_ids"
+)
 
 
 class LogWindow:
-    """The records of a window's table that `where` (SQL) accepts, for learning."""
+    """The records of a window's table that `where` (SQL) accepts, for learning.
+
+    They are read from the table's files once, into the table `window_records` that every
+    question then asks (the Parquet files' nested candidate lists cost most to decode)."""
 
     def __init__(self, table: LogTable, where: str = "TRUE") -> None:
         self._table = table
         self._where = where
+        table.execute(
+            f"CREATE OR REPLACE TEMP TABLE window_records AS SELECT {_LEARNING_COLUMNS} "
+            f"FROM records WHERE {where}"
+        )
         self.opted_out = int(table.rows(
-            f"SELECT count(*) FROM records WHERE type = 'decision' AND use_rl_ranking = false "
-            f"AND ({where})"
+            "SELECT count(*) FROM window_records WHERE type = 'decision' "
+            "AND use_rl_ranking = false"
         )[0][0])  # fmt: skip
         """Decisions served with use_rl_ranking false (left out)."""
 
     @property
     def _decisions(self) -> str:
-        return f"type = 'decision' AND {USABLE} AND ({self._where})"
+        return f"type = 'decision' AND {USABLE}"
 
     def joined_count(self) -> int:
         """Decisions that have feedback (before any schema or validity check)."""
         return int(self._table.rows(f"""
-            SELECT count(*) FROM records WHERE {self._decisions} AND decision_id IN (
-                SELECT decision_id FROM records WHERE type = 'feedback' AND ({self._where}))
+            SELECT count(*) FROM window_records WHERE {self._decisions} AND decision_id IN (
+                SELECT decision_id FROM window_records WHERE type = 'feedback')
         """)[0][0])  # fmt: skip
 
     def schemas(self) -> Counter[FeatureSchema]:
         found: Counter[FeatureSchema] = Counter()
         for context_dim, item_dim, n in self._table.rows(f"""
-            SELECT len(context), len(candidates[1].features), count(*) FROM records
+            SELECT len(context), len(candidates[1].features), count(*) FROM window_records
             WHERE {self._decisions} AND len(candidates) > 0
                 AND candidates[1].features IS NOT NULL AND context IS NOT NULL
             GROUP BY ALL"""):
@@ -65,7 +76,8 @@ class LogWindow:
             self._table,
             context_dim=schema.context_dim,
             item_dim=schema.item_dim,
-            where=f"(type = 'feedback' OR {USABLE}) AND ({self._where})",
+            where=f"type = 'feedback' OR {USABLE}",
+            source="window_records",
         )
         if self.opted_out:
             report.skipped["use_rl_ranking_false"] = self.opted_out
@@ -76,7 +88,7 @@ class LogWindow:
         version = "" if shadow_version is None else "AND shadow.policy_version = $version"
         rows = self._table.rows(
             f"""SELECT ranking, shadow.ranking FROM records WHERE {self._decisions}
-                AND shadow IS NOT NULL AND coalesce(shadow.error, '') = ''
+                AND ({self._where}) AND shadow IS NOT NULL AND coalesce(shadow.error, '') = ''
                 AND len(shadow.ranking) > 0 {version} ORDER BY ord""",
             {"version": shadow_version} if shadow_version is not None else {},
         )
