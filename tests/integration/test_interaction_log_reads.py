@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import duckdb
 import pytest
 
-from policyhub.adapters.interaction_logs import BatchingS3Sink, S3InteractionLog, parquet_body
+from policyhub.adapters import aws
+from policyhub.adapters.interaction_logs import (
+    DEAD_LETTER_PREFIX,
+    PREFIX,
+    BatchingS3Sink,
+    S3InteractionLog,
+    parquet_body,
+    partition,
+)
+from policyhub.domain.interaction_columns import COLUMNS
+from policyhub.domain.interaction_records import decision_record, feedback_record
 from policyhub.settings import settings
 
 pytestmark = pytest.mark.integration
@@ -81,3 +94,90 @@ def test_a_local_log_lists_from_the_window_on_and_still_reads_all_of_it(
     got = [r["decision_id"] for r in log.read("acme", "memory_manager", window_start,
                                               window_start + timedelta(minutes=1))]
     assert got == ["d2"] and log.fetches == 1  # the earlier object was not even listed
+
+
+def _objects(bucket: str, prefix: str) -> dict[str, bytes]:
+    listed = aws.s3().list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: aws.s3().get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            for o in listed}  # fmt: skip
+
+
+def test_the_local_sink_writes_one_zstd_parquet_object_of_the_table_columns_per_partition(
+    embedded_aws: None, tmp_path: Path
+) -> None:
+    bucket = settings().interaction_bucket
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    now = datetime.now(UTC)
+    try:
+        for i in range(3):
+            sink.put(_record(i, now))
+        sink.put({**_record(9, now), "agent_type": "support_bot"})
+        sink.flush()
+    finally:
+        sink.close()
+    objects = _objects(bucket, f"{PREFIX}/tenant=acme/")
+    assert sorted(k.split("/")[2] for k in objects) == ["agent=memory_manager", "agent=support_bot"]
+    key, body = next((k, b) for k, b in objects.items() if "memory_manager" in k)
+    assert key.startswith(partition("acme", "memory_manager", now)) and key.endswith(".parquet")
+    path = tmp_path / "object.parquet"
+    path.write_bytes(body)
+    with duckdb.connect() as con:
+        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+        codecs = {r[0] for r in con.execute(
+            f"SELECT DISTINCT compression FROM parquet_metadata('{path}')").fetchall()}
+        rows = con.execute(f"SELECT count(*) FROM '{path}'").fetchone()
+    assert columns == list(COLUMNS)
+    assert codecs == {"ZSTD"}
+    assert rows == (3,)
+
+
+def test_json_lines_objects_written_before_parquet_read_as_the_same_records(
+    embedded_aws: None,
+) -> None:
+    bucket = settings().interaction_bucket
+    now = datetime.now(UTC)
+    decision = decision_record(
+        tenant_id="acme", agent_type="memory_manager", decision_id="d-old", at=now,
+        policy_version="v1.0.1", variant="canary", context=[0.5, 1.5],
+        candidates=[{"id": "a", "retrieval_score": 0.9, "features": [1.0, 2.0]}],
+        ranking=["a"], chosen_id="a", propensity=0.8, epsilon=0.1, temperature=0.5,
+        latency_ms=4.25, rollout_id="r-1", violations={"pinned": 1},
+        shadow={"policy_version": "v1.0.2", "ranking": ["a"], "error": None},
+    )  # fmt: skip
+    feedback = feedback_record(
+        tenant_id="acme", agent_type="memory_manager", decision_id="d-old", at=now,
+        variant="canary", policy_version="v1.0.1", reward=0.7, clicked_ids=["a"],
+    )  # fmt: skip
+    old = "".join(json.dumps(r) + "\n" for r in (decision, feedback)).encode()
+    prefix = partition("acme", "memory_manager", now)
+    aws.s3().put_object(Bucket=bucket, Key=f"{prefix}before-parquet.jsonl", Body=old)
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    try:
+        sink.put({**decision, "decision_id": "d-new"})
+        sink.put({**feedback, "decision_id": "d-new"})
+        sink.flush()
+    finally:
+        sink.close()
+    log = S3InteractionLog(bucket)
+    window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
+    got = {(r["decision_id"], r["type"]): r for r in log.read("acme", "memory_manager", *window)}
+    assert got[("d-old", "decision")] == decision
+    assert got[("d-old", "feedback")] == feedback
+    assert got[("d-new", "decision")] == {**decision, "decision_id": "d-new"}
+    assert got[("d-new", "feedback")] == {**feedback, "decision_id": "d-new"}
+
+
+def test_a_batch_no_column_type_fits_is_dead_lettered_not_lost(embedded_aws: None) -> None:
+    bucket = settings().interaction_bucket
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    now = datetime.now(UTC)
+    try:
+        sink.put({**_record(1, now), "latency_ms": "not a number"})
+        sink.put(_record(2, now))
+        sink.flush()
+    finally:
+        sink.close()
+    assert (sink.stats.dead_lettered, sink.stats.delivered, sink.stats.lost) == (2, 0, 0)
+    assert _objects(bucket, f"{PREFIX}/") == {}
+    (body,) = _objects(bucket, f"{DEAD_LETTER_PREFIX}/").values()
+    assert [json.loads(line)["decision_id"] for line in body.splitlines()] == ["d1", "d2"]

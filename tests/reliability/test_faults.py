@@ -253,8 +253,8 @@ def _records_everywhere(caplog: pytest.LogCaptureFixture) -> dict[str, int]:
     seen: dict[str, int] = {}
     for prefix in (PREFIX, DEAD_LETTER_PREFIX):
         for body in bucket_objects(bucket, prefix + "/").values():
-            for rec in _object_records(body):
-                seen[rec["decision_id"] + rec["type"]] = seen.get(rec["decision_id"], 0) + 1
+            for found in _object_records(body):
+                seen[found["decision_id"] + found["type"]] = seen.get(found["decision_id"], 0) + 1
     for rec in caplog.records:
         if rec.getMessage().startswith("interaction record not delivered: "):
             r = json.loads(rec.getMessage().split(": ", 1)[1])

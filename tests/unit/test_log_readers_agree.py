@@ -90,14 +90,15 @@ def _records(rollout: Rollout, n: int, seed: int) -> list[Record]:
         side = rng.choice(["canary", "production", "retrieval"])
         version = rng.choice(versions)
         rollout_id = rng.choice([rollout.rollout_id] * 4 + ["r-other", None])
-        tags = {"variant": side, "policy_version": version, "rollout_id": rollout_id}
+        tags: dict[str, Any] = {"variant": side, "policy_version": version,
+                                "rollout_id": rollout_id}
         did = f"d{i}"
         shadow = rng.choice([
             None, None,
             {"policy_version": rollout.candidate_version, "ranking": ["a", "b"], "error": None},
             {"policy_version": rollout.candidate_version, "ranking": [], "error": "timeout"},
         ])  # fmt: skip
-        out.append(decision_record(
+        out.append(dict(decision_record(
             tenant_id="acme", agent_type="memory_manager", decision_id=did, at=at(i % 50),
             context=[0.1], candidates=[{"id": "a", "retrieval_score": 1.0, "features": [0.2]}],
             ranking=["a"], chosen_id="a", propensity=1.0, epsilon=0.1, temperature=0.5,
@@ -107,16 +108,16 @@ def _records(rollout: Rollout, n: int, seed: int) -> list[Record]:
                                        rollout.baseline_version]),
             violations=rng.choice([{}, {}, {"pinned": 1}]), shadow=shadow,  # type: ignore[arg-type]
             **tags,
-        ))  # fmt: skip
-        feedback = rng.choice([
+        )))  # fmt: skip
+        feedback: dict[str, Any] = rng.choice([
             {}, {"success": True}, {"success": False}, {"reward": rng.random()},
             {"reward": 1.5}, {"clicked_ids": ["a"]}, {"success": True, "reward": 0.1},
         ])  # fmt: skip
         if feedback or rng.random() < 0.5:
-            out.append(feedback_record(
+            out.append(dict(feedback_record(
                 tenant_id="acme", agent_type="memory_manager", decision_id=did,
                 at=at(i % 50 + 1), **tags, **feedback,
-            ))  # fmt: skip
+            )))  # fmt: skip
     return out
 
 
@@ -167,17 +168,20 @@ def test_experiment_arms_in_sql_are_what_the_record_loop_made_them() -> None:
     for i in range(400):
         version = rng.choice(["v1.0.1", "v1.0.2", "v9"])
         experiment = rng.choice(["e-1", "e-1", "e-2"])
-        tags = {"variant": "experiment", "policy_version": version, "experiment_id": experiment}
+        tags: dict[str, Any] = {"variant": "experiment", "policy_version": version,
+                                "experiment_id": experiment}
         latency = rng.uniform(1, 50)
-        records.append(decision_record(
+        records.append(dict(decision_record(
             tenant_id="acme", agent_type="memory_manager", decision_id=f"d{i}", at=T0,
             context=[0.1], candidates=[{"id": "a", "retrieval_score": 1.0, "features": [0.2]}],
             ranking=["a"], chosen_id="a", propensity=1.0, epsilon=0.1, temperature=0.5,
             latency_ms=latency, **tags,
-        ))  # fmt: skip
-        fields = rng.choice([{"success": True}, {"success": False}, {"reward": 0.3}, {}])
-        records.append(feedback_record(tenant_id="acme", agent_type="memory_manager",
-                                       decision_id=f"d{i}", at=T0, **tags, **fields))
+        )))  # fmt: skip
+        fields: dict[str, Any] = rng.choice(
+            [{"success": True}, {"success": False}, {"reward": 0.3}, {}]
+        )
+        records.append(dict(feedback_record(tenant_id="acme", agent_type="memory_manager",
+                                            decision_id=f"d{i}", at=T0, **tags, **fields)))
         if experiment == "e-1" and version in decisions:
             decisions[version] += 1
             latencies[version].append(latency)

@@ -21,7 +21,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -126,7 +126,7 @@ class FirehoseSink:
             self._dead_letter([record])
 
 
-def parquet_body(records: list[Mapping[str, Any]]) -> bytes:
+def parquet_body(records: Iterable[Mapping[str, Any]]) -> bytes:
     """Records as one Parquet (zstd) object of COLUMNS."""
     with tempfile.TemporaryDirectory(prefix="policyhub-sink-") as folder:
         path = str(Path(folder) / "batch.parquet")
