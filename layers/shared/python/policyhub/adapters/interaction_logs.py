@@ -31,9 +31,11 @@ from typing import Any
 from policyhub.adapters import aws
 from policyhub.adapters.log_table import (
     PARQUET_MAGIC,
+    LogFile,
     LogTable,
     jsonl_to_parquet,
     records_to_parquet,
+    stamps,
 )
 from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
 
@@ -201,7 +203,7 @@ class BatchingS3Sink:
 
 @dataclass
 class _Fetched:
-    path: str
+    file: LogFile
     size: int
     last_read: int
     users: int = 0
@@ -265,7 +267,7 @@ class S3InteractionLog:
             day += timedelta(days=1)
         entries = self._fetch(keys, read)
         return LogTable(
-            [e.path for e in entries], since, until, on_close=lambda: self._release(entries)
+            [e.file for e in entries], since, until, on_close=lambda: self._release(entries)
         )
 
     def read(
@@ -301,12 +303,12 @@ class S3InteractionLog:
             with ThreadPoolExecutor(min(self._fetch_workers, len(missing))) as pool:
                 fetched = list(pool.map(self._download, missing))
             with self._lock:
-                for entry, path in zip(missing, fetched, strict=True):
+                for entry, file in zip(missing, fetched, strict=True):
                     self.fetches += 1
-                    found[entry] = self._keep(entry, path, read)
+                    found[entry] = self._keep(entry, file, read)
         return [found[entry] for entry in keys]
 
-    def _download(self, entry: tuple[str, str]) -> str:
+    def _download(self, entry: tuple[str, str]) -> LogFile:
         key = entry[0]
         name = uuid.uuid4().hex
         path = str(Path(self._folder) / f"{name}.parquet")
@@ -320,16 +322,16 @@ class S3InteractionLog:
                 jsonl_to_parquet(source, path)
             finally:
                 os.unlink(source)
-        return path
+        return LogFile(path, *stamps(path))
 
-    def _keep(self, entry: tuple[str, str], path: str, read: int) -> _Fetched:
+    def _keep(self, entry: tuple[str, str], file: LogFile, read: int) -> _Fetched:
         raced = self._files.get(entry)
         if raced is not None:  # another read fetched it meanwhile
-            os.unlink(path)
+            os.unlink(file.path)
             raced.last_read, raced.users = read, raced.users + 1
             return raced
-        size = os.path.getsize(path)
-        fetched = _Fetched(path, size, read, users=1)
+        size = os.path.getsize(file.path)
+        fetched = _Fetched(file, size, read, users=1)
         for old_entry, old in list(self._files.items()):
             if self._cached_bytes + size <= self._max_cached_bytes:
                 break
@@ -337,7 +339,7 @@ class S3InteractionLog:
                 continue
             del self._files[old_entry]
             self._cached_bytes -= old.size
-            os.unlink(old.path)
+            os.unlink(old.file.path)
         if self._cached_bytes + size <= self._max_cached_bytes:
             self._files[entry] = fetched
             self._cached_bytes += size
@@ -349,8 +351,8 @@ class S3InteractionLog:
         with self._lock:
             for e in entries:
                 e.users -= 1
-                if not e.kept and e.users == 0 and os.path.exists(e.path):
-                    os.unlink(e.path)
+                if not e.kept and e.users == 0 and os.path.exists(e.file.path):
+                    os.unlink(e.file.path)
 
     def _keys(self, prefix: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
         keys: list[tuple[datetime, str, str]] = []

@@ -15,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -71,39 +72,71 @@ def iso(at: datetime) -> str:
     return utc_iso(at.astimezone(UTC) if at.tzinfo else at)
 
 
+@dataclass(frozen=True)
+class LogFile:
+    path: str
+    first_at: str | None = None
+    last_at: str | None = None
+    """The earliest and latest `at` in the file, when known (`stamps`)."""
+
+
+def stamps(path: str) -> tuple[str | None, str | None]:
+    """The earliest and latest `at` of a Parquet file of records."""
+    with duckdb.connect() as con:
+        found = con.execute(f'SELECT min("at"), max("at") FROM read_parquet({_quoted(path)})')
+        first, last = found.fetchone() or (None, None)
+    return first, last
+
+
 class LogTable:
     """A DuckDB connection with the view `records` over some Parquet files, optionally only the
-    records stamped in [since, until]. Close it (or use `with`) to free the files it holds."""
+    records stamped in [since, until]. Close it (or use `with`) to free the files it holds.
+
+    Files are linked into a folder of the table's own as `<index>.parquet`, so the read order
+    (`ord`) comes from each row's file name and row number, without a join; a file whose stamps
+    lie inside the window is read without comparing each record's `at`."""
 
     def __init__(
         self,
-        files: Sequence[str],
+        files: Sequence[str | LogFile],
         since: datetime | None = None,
         until: datetime | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self._on_close = on_close
-        self._con = duckdb.connect()
+        # Readers order what they need by `ord`; unordered results let DuckDB build tables
+        # and joins in parallel without keeping scan order.
+        self._con = duckdb.connect(config={"preserve_insertion_order": False})
+        self._links: str | None = None
         if not files:
             self._con.execute(f"CREATE TEMP TABLE records AS SELECT {_EMPTY}, 0::BIGINT AS ord "
                               "LIMIT 0")
             return
-        self._con.execute("CREATE TEMP TABLE log_files (filename VARCHAR, file_index BIGINT)")
-        self._con.executemany("INSERT INTO log_files VALUES (?, ?)",
-                              [(f, i) for i, f in enumerate(files)])
+        low = iso(since) if since is not None else None
+        high = iso(until) if until is not None else None
+        self._links = tempfile.mkdtemp(prefix="policyhub-table-")
+        inside: list[str] = []
+        edge: list[str] = []
+        for i, f in enumerate(files):
+            f = f if isinstance(f, LogFile) else LogFile(f)
+            link = str(Path(self._links) / f"{i:09d}.parquet")
+            os.symlink(f.path, link)
+            within = (low is None or (f.first_at is not None and f.first_at >= low)) and (
+                high is None or (f.last_at is not None and f.last_at <= high))  # fmt: skip
+            (inside if within else edge).append(link)
         window = []
-        if since is not None:
-            window.append(f"\"at\" >= '{iso(since)}'")
-        if until is not None:
-            window.append(f"\"at\" <= '{iso(until)}'")
-        where = f"WHERE {' AND '.join(window)}" if window else ""
-        listed = ", ".join(_quoted(f) for f in files)
-        self._con.execute(
-            f"CREATE TEMP VIEW records AS SELECT {_COLUMN_LIST}, "
-            "(log_files.file_index << 32) + file_row_number AS ord "
-            f"FROM read_parquet([{listed}], filename=true, file_row_number=true, "
-            "union_by_name=true) AS p JOIN log_files USING (filename) " + where
-        )
+        if low is not None:
+            window.append(f"\"at\" >= '{low}'")
+        if high is not None:
+            window.append(f"\"at\" <= '{high}'")
+        parts = [
+            f"SELECT {_COLUMN_LIST}, (parse_filename(filename, true)::BIGINT << 32) "
+            f"+ file_row_number AS ord FROM read_parquet([{', '.join(map(_quoted, group))}], "
+            "filename=true, file_row_number=true)" + where
+            for group, where in ((inside, ""), (edge, f" WHERE {' AND '.join(window) or 'TRUE'}"))
+            if group
+        ]
+        self._con.execute("CREATE TEMP VIEW records AS " + " UNION ALL ".join(parts))
 
     @classmethod
     def of(cls, records: Iterable[Mapping[str, Any]]) -> LogTable:
@@ -133,6 +166,9 @@ class LogTable:
 
     def close(self) -> None:
         self._con.close()
+        if self._links is not None:
+            shutil.rmtree(self._links, ignore_errors=True)
+            self._links = None
         if self._on_close is not None:
             self._on_close()
             self._on_close = None

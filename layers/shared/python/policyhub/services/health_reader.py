@@ -12,6 +12,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
+
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
 from policyhub.domain.interaction_records import OUTCOME_SUCCESS
 from policyhub.domain.rollout import Rollout
@@ -61,40 +64,51 @@ def excess_violations(candidate: _Tally, baseline: _Tally) -> int:
     return max(0, math.ceil(candidate.violating - threshold))
 
 
+_SIDE = """
+    CASE
+        WHEN type = 'decision' THEN
+            CASE WHEN assigned.variant = 'canary' OR $watching THEN 1 ELSE 0 END
+        -- feedback belongs to whoever served: a fallback's outcome is production's
+        WHEN policy_version = $candidate AND (variant = 'canary' OR $watching) THEN 1
+        WHEN variant = 'production' AND NOT $watching THEN 0
+    END"""
+"""The side a decision or feedback of the rollout counts for (1: candidate, NULL: neither)."""
+
+_ROLLOUT = "rollout_id = $rollout_id AND type IN ('decision', 'feedback')"
+
 _TALLIES = f"""
     SELECT side,
-        count(*) FILTER (type = 'decision') AS requests,
-        count(*) FILTER (type = 'decision' AND failed_version =
-            CASE side WHEN 'candidate' THEN $candidate ELSE $baseline END) AS errors,
-        count(*) FILTER (type = 'feedback' AND success_of IS true) AS successes,
-        count(*) FILTER (type = 'feedback' AND success_of IS false) AS failures,
-        quantile_cont(latency_ms, [0.5, 0.93, 0.95, 0.97]) FILTER (type = 'decision')
-            AS latency_ms,
-        count(*) FILTER (type = 'decision' AND cardinality(violations) > 0) AS violating,
-        count(*) FILTER (type = 'decision' AND shadow IS NOT NULL) AS shadow,
-        count(*) FILTER (type = 'decision' AND coalesce(shadow.error, '') != '')
-            AS shadow_errors
+        count(*) FILTER (decision) AS requests,
+        count(*) FILTER (decision AND failed_version =
+            CASE side WHEN 1 THEN $candidate ELSE $baseline END) AS errors,
+        count(*) FILTER (NOT decision AND success_of IS true) AS successes,
+        count(*) FILTER (NOT decision AND success_of IS false) AS failures,
+        count(*) FILTER (decision AND cardinality(violations) > 0) AS violating,
+        count(*) FILTER (decision AND shadow IS NOT NULL) AS shadow,
+        count(*) FILTER (decision AND coalesce(shadow.error, '') != '') AS shadow_errors
     FROM (
-        SELECT type, failed_version, latency_ms, violations, shadow,
-            {OUTCOME_SUCCESS} AS success_of,
-            CASE
-                WHEN type = 'decision' THEN
-                    CASE WHEN assigned.variant = 'canary' OR $watching
-                        THEN 'candidate' ELSE 'baseline' END
-                -- feedback belongs to whoever served: a fallback's outcome is production's
-                WHEN policy_version = $candidate AND (variant = 'canary' OR $watching)
-                    THEN 'candidate'
-                WHEN variant = 'production' AND NOT $watching THEN 'baseline'
-            END AS side
-        FROM records
-        WHERE rollout_id = $rollout_id AND type IN ('decision', 'feedback')
+        SELECT type = 'decision' AS decision, failed_version, violations, shadow,
+            {_SIDE} AS side,
+            -- feedback records carry no chosen_id: clicks alone give no outcome here
+            {OUTCOME_SUCCESS.replace("chosen_id", "NULL::VARCHAR")} AS success_of
+        FROM records WHERE {_ROLLOUT}
     )
     WHERE side IS NOT NULL
     GROUP BY side
 """
-"""Per side of a rollout: requests, errors charged to it, feedback outcomes, latency
-percentiles, decisions with violations; shadow runs (of the candidate) are counted on the side
-that served."""
+"""Per side: requests, errors charged to it, feedback outcomes, decisions with violations;
+shadow runs (all of the candidate) counted on the side that served."""
+
+_LATENCIES = f"""
+    SELECT ({_SIDE})::TINYINT AS side, latency_ms FROM records
+    WHERE {_ROLLOUT} AND type = 'decision' AND latency_ms IS NOT NULL
+"""
+
+
+def _percentiles(latencies: npt.NDArray[np.float64]) -> tuple[float | None, ...]:
+    if not latencies.size:
+        return (None, None, None, None)
+    return tuple(float(q) for q in np.percentile(latencies, [50, 93, 95, 97]))
 
 
 class LogHealthReader:
@@ -122,14 +136,16 @@ class LogHealthReader:
             "watching": rollout.watching,
         }
         for side, *counts in table.rows(_TALLIES, params):
-            requests, errors, successes, failures, latency, violating, shadow, shadow_errors = (
-                counts
-            )
-            tallies[side] = _Tally(
+            requests, errors, successes, failures, violating, shadow, shadow_errors = counts
+            tallies["candidate" if side else "baseline"] = _Tally(
                 requests=requests, errors=errors, successes=successes, failures=failures,
-                latency_ms=tuple(latency) if latency is not None else (None,) * 4,
                 violating=violating, shadow=shadow, shadow_errors=shadow_errors,
             )  # fmt: skip
+        latency = table.columns(
+            _LATENCIES, {k: params[k] for k in ("rollout_id", "candidate", "watching")}
+        )
+        for side, tally in ((0, tallies["baseline"]), (1, tallies["candidate"])):
+            tally.latency_ms = _percentiles(latency["latency_ms"][latency["side"] == side])
         base, cand = tallies["baseline"], tallies["candidate"]
         shadow_runs = base.shadow + cand.shadow
         shadow_errors = base.shadow_errors + cand.shadow_errors
