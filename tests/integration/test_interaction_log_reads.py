@@ -16,6 +16,7 @@ from policyhub.adapters.interaction_logs import (
     PREFIX,
     BatchingS3Sink,
     S3InteractionLog,
+    local_object_key,
     parquet_body,
     partition,
 )
@@ -181,3 +182,39 @@ def test_a_batch_no_column_type_fits_is_dead_lettered_not_lost(embedded_aws: Non
     assert _objects(bucket, f"{PREFIX}/") == {}
     (body,) = _objects(bucket, f"{DEAD_LETTER_PREFIX}/").values()
     assert [json.loads(line)["decision_id"] for line in body.splitlines()] == ["d1", "d2"]
+
+
+def test_a_local_log_lists_again_only_from_its_last_object_less_the_clock_skew(
+    embedded_aws: None,
+) -> None:
+    bucket = settings().interaction_bucket
+    now = datetime.now(UTC)
+    prefix = partition("acme", "memory_manager", now)
+    log = S3InteractionLog(bucket, clock_skew=timedelta(seconds=30), written_by_local_sink=True)
+    window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
+    ms = int(now.timestamp() * 1000)
+
+    def put(i: int, written_ms: int) -> str:
+        key = local_object_key(prefix, written_ms)
+        aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body([_record(i, now)]))
+        return key
+
+    put(1, ms - 120_000)
+    last = put(2, ms)
+    assert sorted(r["decision_id"] for r in log.read("acme", "memory_manager", *window)) == [
+        "d1", "d2"]  # fmt: skip
+    put(3, ms - 10_000)  # another writer's put, named before the last one seen, landing late
+    put(4, ms + 1_000)
+    listed: list[str | None] = []
+    original = log._list
+
+    def spy(prefix: str, start_after: str | None) -> list[tuple[str, str, datetime]]:
+        listed.append(start_after)
+        return original(prefix, start_after)
+
+    log._list = spy  # type: ignore[method-assign]
+    got = sorted(r["decision_id"] for r in log.read("acme", "memory_manager", *window))
+    assert got == ["d1", "d2", "d3", "d4"]
+    (start_after,) = listed
+    assert start_after is not None and start_after[len(prefix):] == f"{ms - 30_000:013d}"
+    assert start_after < last

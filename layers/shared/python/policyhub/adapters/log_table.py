@@ -48,6 +48,15 @@ def jsonl_to_parquet(source: str, target: str) -> None:
         )
 
 
+def concatenate_parquet(sources: Sequence[str], target: str) -> None:
+    """Parquet files of records as one (zstd), rows in the order of the files and their rows."""
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT {_COLUMN_LIST} FROM read_parquet([{', '.join(map(_quoted, sources))}]))"
+            f" TO {_quoted(target)} (FORMAT parquet, COMPRESSION zstd)"
+        )
+
+
 def records_to_parquet(records: Iterable[Mapping[str, Any]], target: str) -> None:
     """Records as a Parquet file of COLUMNS (what the local sink writes, one per flush)."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
