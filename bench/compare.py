@@ -1,15 +1,16 @@
 """Learning-loop benchmarks: estimators on 1M decisions, training on 100k, compare end to end.
 
     .venv/bin/python -m bench.compare [--decisions 1000000] [--train 100000] [--repeat 5]
-        [--e2e-decisions 100000] [--e2e-candidates 20] [--skip-e2e]
+        [--e2e-decisions 100000] [--e2e-candidates 20] [--e2e-format parquet] [--skip-e2e]
 
 Prints the median wall time of each step. Targets: estimators (IPW, SNIPS, DR with a 200-resample
 bootstrap by default, ESS, paired compare) <= 2 s on 1M decisions; training (fit + ONNX export +
 verification + held-out metrics) <= 60 s on 100k decisions; the compare service end to end on
-the embedded stack (moto's server, as `make up` runs it) <= 30 s for 100k logged decisions of
-20 candidates: load and verify both artifacts, read and join the window's logs from S3, score
-the held-out decisions with both versions, cross-fit DR's reward model, DR + SNIPS with 1000
-paired bootstrap resamples.
+the embedded stack (moto's server, as `make up` runs it) <= 3 s for 100k logged decisions of
+20 candidates in Parquet objects as the local sink and Firehose write them (`--e2e-format jsonl`
+for objects from before Parquet): load and verify both artifacts, read and join the window's
+held-out decisions from S3 (DuckDB), score them with both versions, cross-fit DR's reward
+model, DR + SNIPS with 1000 paired bootstrap resamples.
 """
 
 from __future__ import annotations

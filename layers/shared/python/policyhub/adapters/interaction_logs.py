@@ -222,7 +222,8 @@ class S3InteractionLog:
 
     The window's objects are fetched concurrently (boto3) to local files that DuckDB reads; a
     JSON-lines object becomes Parquet with the same columns on the way (decision 113). The
-    objects one read fetches are merged, in order, into segments of up to `segment_bytes`: the
+    small objects one read fetches are merged, in order, into segments of up to
+    `segment_bytes` (an object of an eighth of that or more stays as it is): the
     local sink writes an object per second, and DuckDB's cost per file dominates a look at
     thousands of them. Objects never change once written (every key is new), so segments are
     kept between reads, up to `max_cached_bytes` of local disk: the rollout controller looks at
@@ -323,6 +324,10 @@ class S3InteractionLog:
         size = self._segment_bytes
         for entry, path in zip(entries, paths, strict=True):
             length = os.path.getsize(path)
+            if length >= self._segment_bytes // 8:  # large enough to read as it is
+                groups.append([(entry, path)])
+                size = self._segment_bytes
+                continue
             if size + length > self._segment_bytes:
                 groups.append([])
                 size = 0
