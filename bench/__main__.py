@@ -17,6 +17,8 @@ def main(argv: list[str]) -> int:
         ["bench.canary_sim", *(["--rollouts", "100"] if quick else ["--rollouts", "1000"])],
         ["bench.compare", *(["--decisions", "100000", "--train", "20000", "--repeat", "1",
                              "--e2e-decisions", "10000"] if quick else [])],
+        ["bench.log_health_look", *(["--rate", "100", "--seconds", "600", "--objects", "600",
+                                     "--repeat", "2"] if quick else [])],
     ]
     failed = 0
     for module, *args in runs:

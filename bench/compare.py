@@ -1,15 +1,16 @@
 """Learning-loop benchmarks: estimators on 1M decisions, training on 100k, compare end to end.
 
     .venv/bin/python -m bench.compare [--decisions 1000000] [--train 100000] [--repeat 5]
-        [--e2e-decisions 100000] [--e2e-candidates 20] [--skip-e2e]
+        [--e2e-decisions 100000] [--e2e-candidates 20] [--e2e-format parquet] [--skip-e2e]
 
 Prints the median wall time of each step. Targets: estimators (IPW, SNIPS, DR with a 200-resample
 bootstrap by default, ESS, paired compare) <= 2 s on 1M decisions; training (fit + ONNX export +
 verification + held-out metrics) <= 60 s on 100k decisions; the compare service end to end on
-the embedded stack (moto's server, as `make up` runs it) <= 30 s for 100k logged decisions of
-20 candidates: load and verify both artifacts, read and join the window's logs from S3, score
-the held-out decisions with both versions, cross-fit DR's reward model, DR + SNIPS with 1000
-paired bootstrap resamples.
+the embedded stack (moto's server, as `make up` runs it) <= 3 s for 100k logged decisions of
+20 candidates in Parquet objects as the local sink and Firehose write them (`--e2e-format jsonl`
+for objects from before Parquet): load and verify both artifacts, read and join the window's
+held-out decisions from S3 (DuckDB), score them with both versions, cross-fit DR's reward
+model, DR + SNIPS with 1000 paired bootstrap resamples.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def bench_training(n: int, repeat: int) -> None:
           f"{result.metrics['logging_policy_reward']:.4f}")  # fmt: skip
 
 
-def bench_compare_e2e(n: int, candidates: int, repeat: int) -> None:
+def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "parquet") -> None:
     """The compare service on the embedded stack, over n logged decisions in S3."""
     import json
     import socket
@@ -104,7 +105,7 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int) -> None:
     from infra.local.embedded_aws import EmbeddedAws
     from infra.local.resources import create_all
     from policyhub.adapters import aws
-    from policyhub.adapters.interaction_logs import partition
+    from policyhub.adapters.interaction_logs import parquet_body, partition
     from policyhub.api import container
     from policyhub.domain.versions import FeatureSchema
     from policyhub.ml.onnx_models import linear_policy
@@ -136,17 +137,20 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int) -> None:
             size = 0
             for k in range(0, len(records), 20_000):
                 chunk = records[k : k + 20_000]
-                body = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in chunk)
                 at = datetime.fromisoformat(str(chunk[0]["at"]).replace("Z", "+00:00"))
-                key = f"{partition('bench', 'memory_manager', at)}bench-{k:08d}.jsonl"
-                aws.s3().put_object(
-                    Bucket=settings().interaction_bucket, Key=key, Body=body.encode()
-                )
+                if log_format == "jsonl":  # as objects written before Parquet
+                    body = "".join(
+                        json.dumps(r, separators=(",", ":")) + "\n" for r in chunk
+                    ).encode()
+                else:  # as the local sink and Firehose write them
+                    body = parquet_body(chunk)
+                key = f"{partition('bench', 'memory_manager', at)}bench-{k:08d}.{log_format}"
+                aws.s3().put_object(Bucket=settings().interaction_bucket, Key=key, Body=body)
                 size += len(body)
             return size
 
         size = timed(f"log {n:,} decisions x {candidates} candidates to S3 (setup)", 1, write)
-        print(f"  -> {size / 1e6:,.0f} MB of JSON lines")
+        print(f"  -> {size / 1e6:,.1f} MB of {log_format}")
         result = timed(
             f"compare end to end ({n:,} decisions x {candidates} candidates, embedded stack)",
             repeat,
@@ -173,6 +177,7 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--e2e-decisions", type=int, default=100_000)
     parser.add_argument("--e2e-candidates", type=int, default=20)
+    parser.add_argument("--e2e-format", choices=["parquet", "jsonl"], default="parquet")
     parser.add_argument("--skip-e2e", action="store_true")
     parser.add_argument("--only-e2e", action="store_true")
     args = parser.parse_args()
@@ -180,7 +185,9 @@ def main() -> None:
         bench_estimators(args.decisions, args.repeat, args.bootstrap)
         bench_training(args.train, max(1, args.repeat // 2))
     if not args.skip_e2e:
-        bench_compare_e2e(args.e2e_decisions, args.e2e_candidates, max(1, args.repeat // 2))
+        bench_compare_e2e(
+            args.e2e_decisions, args.e2e_candidates, max(1, args.repeat // 2), args.e2e_format
+        )
 
 
 if __name__ == "__main__":

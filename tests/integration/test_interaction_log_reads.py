@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import duckdb
 import pytest
 
-from policyhub.adapters.interaction_logs import BatchingS3Sink, S3InteractionLog
+from policyhub.adapters import aws
+from policyhub.adapters.interaction_logs import (
+    DEAD_LETTER_PREFIX,
+    PREFIX,
+    BatchingS3Sink,
+    S3InteractionLog,
+    local_object_key,
+    parquet_body,
+    partition,
+)
+from policyhub.domain.interaction_columns import COLUMNS
+from policyhub.domain.interaction_records import decision_record, feedback_record
 from policyhub.settings import settings
 
 pytestmark = pytest.mark.integration
@@ -45,8 +59,9 @@ def test_a_window_larger_than_the_cache_still_finds_its_first_objects_cached(
 ) -> None:
     bucket = settings().interaction_bucket
     sink = BatchingS3Sink(bucket, flush_seconds=3600)
-    log = S3InteractionLog(bucket, max_cached_bytes=300)
     now = datetime.now(UTC)
+    one_object = len(parquet_body([_record(0, now)]))
+    log = S3InteractionLog(bucket, max_cached_bytes=int(2.5 * one_object))
     try:
         for i in range(4):
             sink.put(_record(i, now))
@@ -80,3 +95,126 @@ def test_a_local_log_lists_from_the_window_on_and_still_reads_all_of_it(
     got = [r["decision_id"] for r in log.read("acme", "memory_manager", window_start,
                                               window_start + timedelta(minutes=1))]
     assert got == ["d2"] and log.fetches == 1  # the earlier object was not even listed
+
+
+def _objects(bucket: str, prefix: str) -> dict[str, bytes]:
+    listed = aws.s3().list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: aws.s3().get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            for o in listed}  # fmt: skip
+
+
+def test_the_local_sink_writes_one_zstd_parquet_object_of_the_table_columns_per_partition(
+    embedded_aws: None, tmp_path: Path
+) -> None:
+    bucket = settings().interaction_bucket
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    now = datetime.now(UTC)
+    try:
+        for i in range(3):
+            sink.put(_record(i, now))
+        sink.put({**_record(9, now), "agent_type": "support_bot"})
+        sink.flush()
+    finally:
+        sink.close()
+    objects = _objects(bucket, f"{PREFIX}/tenant=acme/")
+    assert sorted(k.split("/")[2] for k in objects) == ["agent=memory_manager", "agent=support_bot"]
+    key, body = next((k, b) for k, b in objects.items() if "memory_manager" in k)
+    assert key.startswith(partition("acme", "memory_manager", now)) and key.endswith(".parquet")
+    path = tmp_path / "object.parquet"
+    path.write_bytes(body)
+    with duckdb.connect() as con:
+        columns = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{path}'").fetchall()]
+        codecs = {r[0] for r in con.execute(
+            f"SELECT DISTINCT compression FROM parquet_metadata('{path}')").fetchall()}
+        rows = con.execute(f"SELECT count(*) FROM '{path}'").fetchone()
+    assert columns == list(COLUMNS)
+    assert codecs == {"ZSTD"}
+    assert rows == (3,)
+
+
+def test_json_lines_objects_written_before_parquet_read_as_the_same_records(
+    embedded_aws: None,
+) -> None:
+    bucket = settings().interaction_bucket
+    now = datetime.now(UTC)
+    decision = decision_record(
+        tenant_id="acme", agent_type="memory_manager", decision_id="d-old", at=now,
+        policy_version="v1.0.1", variant="canary", context=[0.5, 1.5],
+        candidates=[{"id": "a", "retrieval_score": 0.9, "features": [1.0, 2.0]}],
+        ranking=["a"], chosen_id="a", propensity=0.8, epsilon=0.1, temperature=0.5,
+        latency_ms=4.25, rollout_id="r-1", violations={"pinned": 1},
+        shadow={"policy_version": "v1.0.2", "ranking": ["a"], "error": None},
+    )  # fmt: skip
+    feedback = feedback_record(
+        tenant_id="acme", agent_type="memory_manager", decision_id="d-old", at=now,
+        variant="canary", policy_version="v1.0.1", reward=0.7, clicked_ids=["a"],
+    )  # fmt: skip
+    old = "".join(json.dumps(r) + "\n" for r in (decision, feedback)).encode()
+    prefix = partition("acme", "memory_manager", now)
+    aws.s3().put_object(Bucket=bucket, Key=f"{prefix}before-parquet.jsonl", Body=old)
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    try:
+        sink.put({**decision, "decision_id": "d-new"})
+        sink.put({**feedback, "decision_id": "d-new"})
+        sink.flush()
+    finally:
+        sink.close()
+    log = S3InteractionLog(bucket)
+    window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
+    got = {(r["decision_id"], r["type"]): r for r in log.read("acme", "memory_manager", *window)}
+    assert got[("d-old", "decision")] == decision
+    assert got[("d-old", "feedback")] == feedback
+    assert got[("d-new", "decision")] == {**decision, "decision_id": "d-new"}
+    assert got[("d-new", "feedback")] == {**feedback, "decision_id": "d-new"}
+
+
+def test_a_batch_no_column_type_fits_is_dead_lettered_not_lost(embedded_aws: None) -> None:
+    bucket = settings().interaction_bucket
+    sink = BatchingS3Sink(bucket, flush_seconds=3600)
+    now = datetime.now(UTC)
+    try:
+        sink.put({**_record(1, now), "latency_ms": "not a number"})
+        sink.put(_record(2, now))
+        sink.flush()
+    finally:
+        sink.close()
+    assert (sink.stats.dead_lettered, sink.stats.delivered, sink.stats.lost) == (2, 0, 0)
+    assert _objects(bucket, f"{PREFIX}/") == {}
+    (body,) = _objects(bucket, f"{DEAD_LETTER_PREFIX}/").values()
+    assert [json.loads(line)["decision_id"] for line in body.splitlines()] == ["d1", "d2"]
+
+
+def test_a_local_log_lists_again_only_from_its_last_object_less_the_clock_skew(
+    embedded_aws: None,
+) -> None:
+    bucket = settings().interaction_bucket
+    now = datetime.now(UTC)
+    prefix = partition("acme", "memory_manager", now)
+    log = S3InteractionLog(bucket, clock_skew=timedelta(seconds=30), written_by_local_sink=True)
+    window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
+    ms = int(now.timestamp() * 1000)
+
+    def put(i: int, written_ms: int) -> str:
+        key = local_object_key(prefix, written_ms)
+        aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body([_record(i, now)]))
+        return key
+
+    put(1, ms - 120_000)
+    last = put(2, ms)
+    assert sorted(r["decision_id"] for r in log.read("acme", "memory_manager", *window)) == [
+        "d1", "d2"]  # fmt: skip
+    put(3, ms - 10_000)  # another writer's put, named before the last one seen, landing late
+    put(4, ms + 1_000)
+    listed: list[str | None] = []
+    original = log._list
+
+    def spy(prefix: str, start_after: str | None) -> list[tuple[str, str, datetime]]:
+        listed.append(start_after)
+        return original(prefix, start_after)
+
+    log._list = spy  # type: ignore[method-assign]
+    got = sorted(r["decision_id"] for r in log.read("acme", "memory_manager", *window))
+    assert got == ["d1", "d2", "d3", "d4"]
+    (start_after,) = listed
+    assert start_after is not None and start_after[len(prefix):] == f"{ms - 30_000:013d}"
+    assert start_after < last

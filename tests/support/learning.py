@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from policyhub.adapters.log_table import LogTable
 from policyhub.domain.interaction_records import InteractionRecord
 from policyhub.ml.scorers import Scorer, retrieval_scorer
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
@@ -31,6 +32,9 @@ class MemoryInteractionLog:
             mine = r["tenant_id"] == tenant_id and r["agent_type"] == agent_type
             if mine and since <= at <= until:
                 yield r if fields is None else {k: r[k] for k in fields if k in r}
+
+    def table(self, tenant_id: str, agent_type: str, since: datetime, until: datetime) -> LogTable:
+        return LogTable.of(self.read(tenant_id, agent_type, since, until))
 
 
 class RecordingRunner:

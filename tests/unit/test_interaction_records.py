@@ -6,8 +6,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 import pytest
 
+from policyhub.adapters.log_table import LogTable
 from policyhub.domain.experiment import ArmSpec
 from policyhub.domain.interaction_records import (
     DECISION_FIELDS,
@@ -22,12 +24,14 @@ from policyhub.domain.interaction_records import (
     outcome_of,
 )
 from policyhub.domain.serving import FeedbackRequest, RankRequest
+from policyhub.domain.versions import FeatureSchema
 from policyhub.ml.dataset import join_logs
 from policyhub.ml.scorers import retrieval_scorer
 from policyhub.ml.scoring import SessionCache
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig, dataset_records
 from policyhub.services import experiment_stats, health_reader
 from policyhub.services.health_reader import LogHealthReader
+from policyhub.services.logged_data import LogWindow
 from policyhub.services.ranking import RankService
 from policyhub.services.serving_view_cache import ServingViewCache
 from tests.support.fakes import FixedClock, MemoryArtifactStore, MemoryStore
@@ -126,8 +130,19 @@ def test_simulated_and_seeded_records_carry_exactly_the_schema_fields() -> None:
     assert [r["type"] for r in seeded] == ["decision", "feedback"] * 3
 
 
-def test_readers_project_only_fields_the_schema_defines() -> None:
-    assert health_reader.FIELDS <= DECISION_FIELDS | FEEDBACK_FIELDS
+def test_readers_ask_only_for_columns_the_schema_defines() -> None:
+    """DuckDB binds every column a query names: an empty table of COLUMNS refuses any other."""
+    rollout = in_canary(5)
+    with LogTable.of([]) as table:
+        health = health_reader.LogHealthReader.summarise(rollout, table, T0, T0)
+        assert health.baseline is not None and health.baseline.requests == 0
+        arms = [ArmSpec(version="v1.0.1", traffic_percent=100)]
+        assert experiment_stats.summarise("e-1", arms, table)["variants"][0]["decisions"] == 0
+        window = LogWindow(table)
+        assert (window.joined_count(), window.dominant_schema()) == (0, None)
+        assert window.dataset(FeatureSchema(context_dim=2, item_dim=2))[0].n_decisions == 0
+        with pytest.raises(duckdb.BinderException):
+            table.rows("SELECT no_such_field FROM records")
 
 
 # ---- one outcome rule --------------------------------------------------------------------------
@@ -212,7 +227,8 @@ def test_health_dataset_experiments_and_serving_metrics_read_one_outcome(
                                         "policy_version": rollout.candidate_version}, **tags),
         _feedback("d-canary", fields, **tags),
     ]  # fmt: skip
-    health = LogHealthReader.summarise(rollout, canary, T0, T0 + timedelta(minutes=1))
+    with LogTable.of(canary) as table:
+        health = LogHealthReader.summarise(rollout, table, T0, T0 + timedelta(minutes=1))
     assert health.candidate is not None
     assert (health.candidate.feedback_successes, health.candidate.feedback_failures) == (
         (1, 0) if expected.success else (0, 1)
@@ -231,9 +247,8 @@ def test_health_dataset_experiments_and_serving_metrics_read_one_outcome(
     tags = {"variant": "experiment", "policy_version": "v1.0.2", "experiment_id": "e-1"}
     arms = [ArmSpec(version="v1.0.1", traffic_percent=50),
             ArmSpec(version="v1.0.2", traffic_percent=50)]  # fmt: skip
-    results = experiment_stats.summarise(
-        "e-1", arms, [_decision("d-arm", **tags), _feedback("d-arm", fields, **tags)]
-    )
+    with LogTable.of([_decision("d-arm", **tags), _feedback("d-arm", fields, **tags)]) as table:
+        results = experiment_stats.summarise("e-1", arms, table)
     arm = next(v for v in results["variants"] if v["version"] == "v1.0.2")
     assert (arm["success_rate"], arm["mean_reward"]) == (float(expected.success), expected.reward)
 

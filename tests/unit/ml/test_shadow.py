@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policyhub.ml.shadow import shadow_agreement, shadow_agreement_from_records, spearman
+from policyhub.adapters.log_table import LogTable
+from policyhub.ml.shadow import shadow_agreement, spearman
+from policyhub.services.logged_data import LogWindow
 
 
 def test_spearman_by_hand() -> None:
@@ -44,6 +46,10 @@ def test_agreement_from_records_skips_failed_and_missing_shadows() -> None:
         {"ranking": ["a", "b"], "shadow": {"policy_version": "v9.0.0", "ranking": ["b", "a"],
                                            "error": None}},
     ]
-    result = shadow_agreement_from_records(records, shadow_version="v1.0.1")
+    decisions = [{"type": "decision", "decision_id": f"d{i}", **r} for i, r in enumerate(records)]
+    with LogTable.of(decisions) as table:
+        result = LogWindow(table).shadow_agreement(shadow_version="v1.0.1")
+        assert LogWindow(table).shadow_agreement().decisions == 2
     assert (result.decisions, result.top1_agreement, result.rank_correlation) == (1, 1.0, 1.0)
-    assert shadow_agreement_from_records([]).decisions == 0
+    with LogTable.of([]) as empty:
+        assert LogWindow(empty).shadow_agreement().decisions == 0

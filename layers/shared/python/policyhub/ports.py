@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:  # annotations only: the rank path should not import every domain module
+    import numpy.typing as npt
+
     from policyhub.domain.audit import AuditEvent
     from policyhub.domain.constraints import Constraints
     from policyhub.domain.deployment import Deployment
@@ -116,7 +118,35 @@ class LogSink(Protocol):
         ...
 
 
+SqlParams = Sequence[object] | Mapping[str, object]
+
+
+class LogTable(Protocol):
+    """The records of one window as the SQL view `records` (every column of
+    `interaction_columns.COLUMNS`, plus `ord`: the order they were read in)."""
+
+    def execute(self, query: str, params: SqlParams = ()) -> None: ...
+
+    def rows(self, query: str, params: SqlParams = ()) -> list[tuple[Any, ...]]: ...
+
+    def columns(
+        self, query: str, params: SqlParams = ()
+    ) -> dict[str, npt.NDArray[Any]]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> LogTable: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
 class InteractionLog(Protocol):
+    def table(
+        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+    ) -> LogTable:
+        """Records stamped in [since, until]; close the table when done."""
+        ...
+
     def read(
         self,
         tenant_id: str,

@@ -127,7 +127,10 @@ def rollouts() -> RolloutService:
         store(),
         registry(),
         LogHealthReader(
-            S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.local_log_sink)
+            # The controller looks at the same growing window again and again: keep an hour
+            # of a busy local stack's logs on disk (decision 113).
+            S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.local_log_sink,
+                             max_cached_bytes=2 << 30)
         ),
         workflows(),
         SystemClock(),
@@ -225,14 +228,13 @@ def training() -> TrainingService:
 
 @cache
 def comparisons() -> CompareService:
-    from policyhub.adapters.held_out_logs import S3SelectedInteractionLog
     from policyhub.services.comparison import CompareService
 
     s = settings()
     return CompareService(
         registry(),
         S3ArtifactStore(s.artifact_bucket),
-        S3SelectedInteractionLog(s.interaction_bucket),
+        S3InteractionLog(s.interaction_bucket),
         SystemClock(),
         s.max_artifact_bytes,
     )

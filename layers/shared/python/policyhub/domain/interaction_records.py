@@ -277,3 +277,25 @@ def outcome_of(feedback: Mapping[str, Any], chosen_id: str | None = None) -> Out
     if success is None:
         return Outcome(reward >= SUCCESS_REWARD, reward)
     return Outcome(bool(success), reward)
+
+
+# `outcome_of` for readers that ask in SQL (columns success, reward, clicked_ids, chosen_id);
+# tests hold both to the same answers.
+OUTCOME_REWARD = """
+    CASE
+        WHEN reward IS NOT NULL THEN CASE WHEN reward >= 0 AND reward <= 1 THEN reward END
+        WHEN success IS NOT NULL THEN success::DOUBLE
+        WHEN chosen_id IS NOT NULL AND len(clicked_ids) > 0
+            THEN list_contains(clicked_ids, chosen_id)::DOUBLE
+    END"""
+"""`outcome_of(feedback, chosen_id).reward` in SQL (NULL for no outcome)."""
+
+OUTCOME_SUCCESS = f"""
+    CASE
+        WHEN reward IS NOT NULL AND NOT (reward >= 0 AND reward <= 1) THEN NULL
+        WHEN success IS NOT NULL THEN success
+        WHEN reward IS NOT NULL THEN reward >= {SUCCESS_REWARD}
+        WHEN chosen_id IS NOT NULL AND len(clicked_ids) > 0
+            THEN list_contains(clicked_ids, chosen_id)
+    END"""
+"""`outcome_of(feedback, chosen_id).success` in SQL (NULL for no outcome)."""

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from policyhub.domain.interaction_records import outcome_of
+from policyhub.domain.interaction_records import OUTCOME_REWARD
 from policyhub.ml.exploration import segment_ids, validate_offsets
+
+if TYPE_CHECKING:
+    from policyhub.ports import LogTable
 
 Float32Array = npt.NDArray[np.float32]
 FloatArray = npt.NDArray[np.float64]
@@ -135,22 +138,18 @@ class JoinReport:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-def _decision_problem(record: Record, context_dim: int, item_dim: int) -> str | None:
-    context = record.get("context")
-    candidates = record.get("candidates")
-    if not isinstance(context, list) or not isinstance(candidates, list) or not candidates:
-        return "malformed"
-    if len(context) != context_dim:
-        return "context_dim_mismatch"
-    if any(len(c.get("features", ())) != item_dim for c in candidates):
-        return "item_dim_mismatch"
-    if record.get("chosen_id") not in {c.get("id") for c in candidates}:
-        return "chosen_not_a_candidate"
-    propensity = record.get("propensity")
-    if not isinstance(propensity, int | float) or not 0.0 < float(propensity) <= 1.0:
-        return "bad_propensity"
-    return None
-
+_PROBLEM = """
+    CASE
+        WHEN context IS NULL OR candidates IS NULL OR len(candidates) = 0 THEN 'malformed'
+        WHEN len(context) != $context_dim THEN 'context_dim_mismatch'
+        WHEN list_bool_or(list_transform(candidates, c -> coalesce(len(c.features), 0)
+                                                          != $item_dim)) THEN 'item_dim_mismatch'
+        WHEN chosen_id IS NULL OR NOT list_contains(list_transform(candidates, c -> c.id),
+                                                    chosen_id) THEN 'chosen_not_a_candidate'
+        WHEN propensity IS NULL OR NOT (propensity > 0 AND propensity <= 1) THEN 'bad_propensity'
+        WHEN decision_id IS NULL THEN 'malformed'
+    END"""
+"""Why a decision cannot be learned from (NULL when it can), checked in this order."""
 
 def join_logs(
     decisions: Iterable[Record],
@@ -160,83 +159,152 @@ def join_logs(
     item_dim: int,
     on_invalid: Literal["skip", "raise"] = "skip",
 ) -> tuple[LoggedDataset, JoinReport]:
-    """Join decisions with their feedback (by decision_id) into a `LoggedDataset`.
+    """`join_table` over records in memory (decisions first, then feedback)."""
+    from policyhub.adapters.log_table import LogTable as RecordsTable
 
-    Decisions without feedback are not used. When one decision has several feedback records the
-    first one read wins (feedback is idempotent in the API). The reward is `outcome_of` the
-    feedback with the decision's chosen item; feedback without an outcome is skipped and counted
-    (`no_outcome`). Decisions whose dimensions do not match the schema, or that are malformed,
-    are skipped and counted (or raise with ``on_invalid="raise"``).
+    records = [*({**d, "type": "decision"} for d in decisions),
+               *({**f, "type": "feedback"} for f in feedback)]  # fmt: skip
+    with RecordsTable.of(records) as table:
+        return join_table(table, context_dim=context_dim, item_dim=item_dim,
+                          on_invalid=on_invalid)  # fmt: skip
+
+
+def join_table(
+    table: LogTable,
+    *,
+    context_dim: int,
+    item_dim: int,
+    on_invalid: Literal["skip", "raise"] = "skip",
+    where: str = "TRUE",
+    source: str = "records",
+) -> tuple[LoggedDataset, JoinReport]:
+    """Join the table's decisions with their feedback (by decision_id) into a `LoggedDataset`.
+
+    Only records of `source` (a table or view of the records' columns) that `where` (SQL)
+    accepts are read. Decisions without
+    feedback are not used. When one decision has several feedback records the first one read
+    wins (feedback is idempotent in the API). The reward is `outcome_of` the feedback with the
+    decision's chosen item; feedback without an outcome is skipped and counted (`no_outcome`).
+    Decisions whose dimensions do not match the schema, or that are malformed, are skipped and
+    counted (or raise with ``on_invalid="raise"``). Features are built for joined decisions only.
     """
     report = JoinReport()
-    first_feedback: dict[str, Record] = {}
-    for fb in feedback:
-        report.feedback += 1
-        did = fb.get("decision_id")
-        if not isinstance(did, str):
-            report.skip("feedback_malformed")
-        elif did in first_feedback:
-            report.duplicate_feedback += 1
-        else:
-            first_feedback[did] = fb
-
-    ids: list[str] = []
-    rows: list[list[float]] = []
-    sizes: list[int] = []
-    chosen: list[int] = []
-    propensity: list[float] = []
-    reward: list[float] = []
-    seen: set[str] = set()
-    for record in decisions:
-        report.decisions += 1
-        problem = _decision_problem(record, context_dim, item_dim)
-        did = record.get("decision_id")
-        if problem is None and (not isinstance(did, str) or did in seen):
-            problem = "duplicate_decision" if isinstance(did, str) else "malformed"
-        if problem is not None:
-            if on_invalid == "raise":
-                raise DatasetError(f"decision {did!r}: {problem}")
-            report.skip(problem)
-            continue
-        assert isinstance(did, str)
-        seen.add(did)
-        found = first_feedback.get(did)
-        if found is None:
-            report.without_feedback += 1
-            continue
-        chosen_id = record["chosen_id"]
-        outcome = outcome_of(found, chosen_id)
-        if outcome is None:
-            if on_invalid == "raise":
+    dims = {"context_dim": context_dim, "item_dim": item_dim}
+    table.execute(f"""
+        CREATE OR REPLACE TEMP TABLE join_feedback AS
+        SELECT decision_id, success, reward, clicked_ids,
+               row_number() OVER (PARTITION BY decision_id ORDER BY ord) AS nth
+        FROM {source} WHERE type = 'feedback' AND ({where})""")
+    feedback, malformed, duplicates = table.rows("""
+        SELECT count(*), count(*) FILTER (decision_id IS NULL),
+               count(*) FILTER (decision_id IS NOT NULL AND nth > 1)
+        FROM join_feedback""")[0]
+    report.feedback, report.duplicate_feedback = int(feedback), int(duplicates)
+    if malformed:
+        report.skipped["feedback_malformed"] = int(malformed)
+    table.execute(f"""
+        CREATE OR REPLACE TEMP TABLE join_decisions AS
+        SELECT *, CASE
+                WHEN problem IS NULL AND row_number() OVER (
+                    PARTITION BY decision_id, problem IS NULL ORDER BY ord) > 1
+                THEN 'duplicate_decision' ELSE problem END AS why_not
+        FROM (SELECT ord, decision_id, chosen_id, propensity, len(candidates) AS size,
+                     list_position(list_transform(candidates, c -> c.id), chosen_id) - 1
+                         AS chosen,
+                     {_PROBLEM} AS problem
+              FROM {source} WHERE type = 'decision' AND ({where}))""", dims)
+    table.execute(f"""
+        CREATE OR REPLACE TEMP TABLE join_outcomes AS
+        SELECT d.ord, d.decision_id, d.why_not,
+               d.why_not IS NULL AND f.decision_id IS NOT NULL AS answered,
+               {OUTCOME_REWARD.replace("chosen_id", "d.chosen_id")} AS outcome
+        FROM (SELECT ord, decision_id, why_not, chosen_id FROM join_decisions) AS d
+        LEFT JOIN (SELECT decision_id, success, reward, clicked_ids FROM join_feedback
+                   WHERE nth = 1 AND decision_id IS NOT NULL) AS f
+        ON f.decision_id = d.decision_id""")
+    if on_invalid == "raise":
+        first = table.rows("""
+            SELECT decision_id, coalesce(why_not, 'no_outcome') FROM join_outcomes
+            WHERE why_not IS NOT NULL OR (answered AND outcome IS NULL)
+            ORDER BY ord LIMIT 1""")
+        if first:
+            did, problem = first[0]
+            if problem == "no_outcome":
                 raise DatasetError(f"decision {did!r}: its feedback has no outcome")
-            report.skip("no_outcome")
-            continue
-        context = [float(v) for v in record["context"]]
-        candidates = record["candidates"]
-        for c in candidates:
-            rows.append([*context, *c["features"], float(c["retrieval_score"])])
-        ids.append(did)
-        sizes.append(len(candidates))
-        chosen.append(next(i for i, c in enumerate(candidates) if c["id"] == chosen_id))
-        propensity.append(float(record["propensity"]))
-        reward.append(outcome.reward)
-        report.joined += 1
+            raise DatasetError(f"decision {did!r}: {problem}")
+    for reason, n in table.rows("""
+            SELECT coalesce(why_not, 'no_outcome'), count(*) FROM join_outcomes
+            WHERE why_not IS NOT NULL OR (answered AND outcome IS NULL)
+            GROUP BY ALL ORDER BY ALL"""):
+        report.skipped[str(reason)] = int(n)
+    decisions, without = table.rows("""
+        SELECT count(*), count(*) FILTER (why_not IS NULL AND NOT answered)
+        FROM join_outcomes""")[0]
+    report.decisions, report.without_feedback = int(decisions), int(without)
+    table.execute("""
+        CREATE OR REPLACE TEMP TABLE join_kept AS
+        SELECT d.ord, d.decision_id, d.chosen, d.propensity, o.outcome, d.size,
+               row_number() OVER (ORDER BY d.ord) - 1 AS pos
+        FROM join_decisions AS d
+        JOIN (SELECT ord, outcome FROM join_outcomes
+              WHERE why_not IS NULL AND answered AND outcome IS NOT NULL) AS o USING (ord)""")
+    dataset = _dataset_of_kept(table, source, context_dim, item_dim)
+    report.joined = dataset.n_decisions
+    table.execute("DROP TABLE join_kept; DROP TABLE join_outcomes; DROP TABLE join_decisions; "
+                  "DROP TABLE join_feedback")
+    return dataset, report
 
+
+def _dataset_of_kept(
+    table: LogTable, source: str, context_dim: int, item_dim: int
+) -> LoggedDataset:
+    """`join_kept` as arrays, in read order (`pos`), its features taken from `source`.
+
+    Lists come out of DuckDB unnested, each value with its decision's `pos` and its index in
+    the list, and are placed by those: no query's output order is relied on, and the nested
+    candidate lists are never sorted or copied between tables."""
+    head = table.columns("""
+        SELECT decision_id, chosen::BIGINT AS chosen, propensity, outcome,
+               size::BIGINT AS size
+        FROM join_kept ORDER BY pos""")
+    n = len(head["decision_id"])
+    sizes = head["size"].astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     width = context_dim + item_dim + 1
-    features = np.asarray(rows, dtype=np.float32).reshape(-1, width)
+    features = np.empty((int(offsets[-1]), width), dtype=np.float32)
+    if n:
+
+        def unnested(values: str, length: str) -> tuple[IntArray, IntArray, Float32Array]:
+            found = table.columns(f"""
+                SELECT k.pos::BIGINT AS pos, unnest(range({length}))::BIGINT AS j,
+                       unnest({values})::FLOAT AS v
+                FROM {source} AS w JOIN join_kept AS k USING (ord)""")
+            return found["pos"], found["j"], found["v"]
+
+        pos, j, v = unnested("w.context", "len(w.context)")
+        context = np.empty(n * context_dim, dtype=np.float32)
+        context[pos * context_dim + j] = v
+        features[:, :context_dim] = np.repeat(context.reshape(n, context_dim), sizes, axis=0)
+        pos, j, v = unnested("flatten(list_transform(w.candidates, c -> c.features))",
+                             f"len(w.candidates) * {int(item_dim)}")  # fmt: skip
+        items = np.empty(int(offsets[-1]) * item_dim, dtype=np.float32)
+        items[offsets[pos] * item_dim + j] = v
+        features[:, context_dim:-1] = items.reshape(-1, item_dim)
+        pos, j, v = unnested("list_transform(w.candidates, c -> c.retrieval_score)",
+                             "len(w.candidates)")  # fmt: skip
+        features[offsets[pos] + j, -1] = v
     if not np.isfinite(features).all():
         raise DatasetError("feature rows contain NaN or infinity")
-    dataset = LoggedDataset(
-        decision_ids=tuple(ids),
+    return LoggedDataset(
+        decision_ids=tuple(head["decision_id"].tolist()),
         features=features,
-        offsets=np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64),
-        chosen=np.asarray(chosen, dtype=np.int64),
-        propensity=np.asarray(propensity, dtype=np.float64),
-        reward=np.asarray(reward, dtype=np.float64),
+        offsets=offsets,
+        chosen=head["chosen"].astype(np.int64),
+        propensity=head["propensity"].astype(np.float64),
+        reward=head["outcome"].astype(np.float64),
         context_dim=context_dim,
         item_dim=item_dim,
     )
-    return dataset, report
 
 
 def _threshold(fraction: float) -> int:
@@ -250,8 +318,17 @@ def _hash64(prefix: bytes, decision_id: str) -> int:
 
 
 def in_holdout(decision_id: str, fraction: float, salt: str = "holdout") -> bool:
-    """`holdout_mask` for one decision (log readers ask line by line)."""
+    """`holdout_mask` for one decision."""
     return _hash64(f"{salt}:".encode(), decision_id) < _threshold(fraction)
+
+
+def holdout_sql(fraction: float, salt: str = "holdout", held_out: bool = True) -> str:
+    """`in_holdout(decision_id)` as a SQL condition (`not in_holdout` with held_out False):
+    the first 16 hex digits of the sha256 compare as text as the 64-bit number compares."""
+    if "'" in salt:
+        raise ValueError("a salt cannot hold a quote")
+    hashed = f"substr(sha256('{salt}:' || decision_id), 1, 16)"
+    return f"{hashed} {'<' if held_out else '>='} '{_threshold(fraction):016x}'"
 
 
 def holdout_mask(decision_ids: Sequence[str], fraction: float, salt: str = "holdout") -> BoolArray:

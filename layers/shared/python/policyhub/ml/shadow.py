@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,20 +41,3 @@ def shadow_agreement(
     top1 = sum(a[0] == b[0] for a, b in pairs) / len(pairs)
     rhos = [rho for a, b in pairs if (rho := spearman(a, b)) is not None]
     return ShadowAgreement(len(pairs), top1, sum(rhos) / len(rhos) if rhos else None)
-
-
-def shadow_agreement_from_records(
-    decisions: Iterable[Mapping[str, Any]], shadow_version: str | None = None
-) -> ShadowAgreement:
-    """Agreement over decision records whose shadow ranking exists and did not fail."""
-    served: list[Sequence[str]] = []
-    shadowed: list[Sequence[str]] = []
-    for record in decisions:
-        shadow = record.get("shadow")
-        if not shadow or shadow.get("error") or not shadow.get("ranking"):
-            continue
-        if shadow_version is not None and shadow.get("policy_version") != shadow_version:
-            continue
-        served.append(record["ranking"])
-        shadowed.append(shadow["ranking"])
-    return shadow_agreement(served, shadowed)

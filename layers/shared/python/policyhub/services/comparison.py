@@ -10,17 +10,16 @@ hash), so a version trained here never saw the rewards it is judged on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from policyhub.domain.errors import invalid
 from policyhub.domain.versions import FeatureSchema, PolicyVersion
 from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW_HOURS, CompareResult, compare
-from policyhub.ml.dataset import LoggedDataset, in_holdout
+from policyhub.ml.dataset import LoggedDataset, holdout_sql
 from policyhub.ml.estimators import FloatArray
 from policyhub.ml.exploration import (
     DEFAULT_EPSILON,
@@ -29,23 +28,12 @@ from policyhub.ml.exploration import (
 )
 from policyhub.ml.reward_model import cross_fitted_predictions
 from policyhub.ml.scorers import onnx_scorer
-from policyhub.ml.shadow import ShadowAgreement, shadow_agreement_from_records
-from policyhub.ports import ArtifactStore, Clock
+from policyhub.ml.shadow import ShadowAgreement
+from policyhub.ports import ArtifactStore, Clock, InteractionLog
 from policyhub.services.logged_data import LogWindow
 from policyhub.services.registry import Registry
 
 
-class SelectedInteractionLog(Protocol):
-    def read(
-        self,
-        tenant_id: str,
-        agent_type: str,
-        since: datetime,
-        until: datetime,
-        keep: Callable[[str], bool] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Records of the window whose decision_id `keep` accepts."""
-        ...
 HOLDOUT_FRACTION = 0.2
 """The trainer's held-out fraction (TrainerConfig.holdout_fraction)."""
 
@@ -112,7 +100,7 @@ class CompareService:
         self,
         registry: Registry,
         artifacts: ArtifactStore,
-        logs: SelectedInteractionLog,
+        logs: InteractionLog,
         clock: Clock,
         max_artifact_bytes: int,
         settings: CompareSettings | None = None,
@@ -156,16 +144,17 @@ class CompareService:
         t1 = time.perf_counter()
         now = self._clock.now()
         fraction = self.settings.holdout_fraction
-        records = self._logs.read(
-            tenant_id, agent_type, now - timedelta(hours=window_hours), now,
-            keep=lambda decision_id: in_holdout(decision_id, fraction),
-        )  # fmt: skip
-        window = LogWindow.of(records)
-        held_out, report = window.dataset(schema)
-        if window.decisions and schema not in window.schemas():
+        with self._logs.table(
+            tenant_id, agent_type, now - timedelta(hours=window_hours), now
+        ) as table:
+            window = LogWindow(table, holdout_sql(fraction))
+            schemas = window.schemas()
+            held_out, report = window.dataset(schema)
+            shadow = window.shadow_agreement(candidate_version)
+        if report.decisions and schema not in schemas:
             seen = ", ".join(
                 f"context_dim {s.context_dim} item_dim {s.item_dim} ({n})"
-                for s, n in window.schemas().most_common(3)
+                for s, n in schemas.most_common(3)
             )
             raise invalid(
                 "body.baseline_version",
@@ -174,7 +163,6 @@ class CompareService:
                 f"have {seen}",
                 code="feature_dimension_mismatch",
             )
-        shadow = shadow_agreement_from_records(window.decisions, candidate_version)
         shadow_or_none = shadow if shadow.decisions else None
         t2 = time.perf_counter()
         timings.update(load_versions=t1 - t0, read_logs=t2 - t1)
@@ -245,11 +233,10 @@ class CompareService:
     ) -> LoggedDataset:
         """The window's decisions with feedback that are not held out (what trainers fit on)."""
         fraction = self.settings.holdout_fraction
-        records = self._logs.read(
-            tenant_id, agent_type, now - timedelta(hours=window_hours), now,
-            keep=lambda decision_id: not in_holdout(decision_id, fraction),
-        )  # fmt: skip
-        data, _ = LogWindow.of(records).dataset(schema)
+        with self._logs.table(
+            tenant_id, agent_type, now - timedelta(hours=window_hours), now
+        ) as table:
+            data, _ = LogWindow(table, holdout_sql(fraction, held_out=False)).dataset(schema)
         return data
 
     def _probabilities(self, data: LoggedDataset, scores: FloatArray) -> FloatArray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +12,8 @@ import numpy as np
 from scipy import stats
 
 from policyhub.domain.experiment import ArmResult, ArmSpec
-from policyhub.domain.interaction_records import outcome_of
+from policyhub.domain.interaction_records import OUTCOME_REWARD, OUTCOME_SUCCESS
+from policyhub.ports import LogTable
 
 ALPHA = 0.05
 MIN_OUTCOMES = 100
@@ -25,7 +25,7 @@ class _Arm:
     decisions: int = 0
     rewards: list[float] = field(default_factory=list)
     successes: int = 0
-    latencies: list[float] = field(default_factory=list)
+    latency_p95_ms: float | None = None
 
 
 def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -37,25 +37,34 @@ def wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float,
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def summarise(
-    experiment_id: str, arms: list[ArmSpec], records: Iterable[Mapping[str, Any]]
-) -> dict[str, Any]:
+_ARM_RECORDS = "experiment_id = $experiment AND variant = 'experiment'"
+
+
+def summarise(experiment_id: str, arms: list[ArmSpec], table: LogTable) -> dict[str, Any]:
     tallies = {a.version: _Arm() for a in arms}
-    for r in records:
-        if r.get("experiment_id") != experiment_id or r.get("variant") != "experiment":
-            continue
-        arm = tallies.get(r.get("policy_version") or "")
-        if arm is None:
-            continue
-        if r["type"] == "decision":
-            arm.decisions += 1
-            arm.latencies.append(float(r["latency_ms"]))
-        elif r["type"] == "feedback":
-            outcome = outcome_of(r)
-            if outcome is None:
-                continue
-            arm.rewards.append(outcome.reward)
-            arm.successes += outcome.success
+    params = {"experiment": experiment_id}
+    where = _ARM_RECORDS
+    for version, decisions, p95 in table.rows(
+        f"""SELECT policy_version, count(*), quantile_cont(latency_ms, 0.95) FROM records
+            WHERE type = 'decision' AND {where} GROUP BY ALL""", params
+    ):
+        if version in tallies:
+            tallies[version].decisions, tallies[version].latency_p95_ms = int(decisions), p95
+    outcomes = table.columns(
+        f"""SELECT policy_version, reward_of, success_of FROM (
+                SELECT policy_version, ord, {OUTCOME_REWARD} AS reward_of,
+                       {OUTCOME_SUCCESS} AS success_of
+                FROM records WHERE type = 'feedback' AND {where})
+            WHERE reward_of IS NOT NULL ORDER BY ord""", params
+    )
+    for version, reward, success in zip(
+        outcomes["policy_version"].tolist(), outcomes["reward_of"].tolist(),
+        outcomes["success_of"].tolist(), strict=True,
+    ):  # fmt: skip
+        arm = tallies.get(version)
+        if arm is not None:
+            arm.rewards.append(float(reward))
+            arm.successes += bool(success)
     results = [_arm_result(spec, tallies[spec.version]) for spec in arms]
     winner, p_value = _winner(results, tallies)
     return {
@@ -86,7 +95,7 @@ def _arm_result(spec: ArmSpec, arm: _Arm) -> ArmResult:
         mean_reward=mean,
         ci_low=low,
         ci_high=high,
-        latency_p95_ms=float(np.percentile(arm.latencies, 95)) if arm.latencies else None,
+        latency_p95_ms=arm.latency_p95_ms,
     )
 
 

@@ -169,8 +169,8 @@ class ExperimentService:
 
     def _results(self, tenant_id: str, e: Experiment) -> dict[str, Any]:
         end = e.stopped_at or self._clock.now()
-        records = self._log.read(tenant_id, e.agent_type, e.started_at, end)
-        return summarise(e.experiment_id, e.variants, records)
+        with self._log.table(tenant_id, e.agent_type, e.started_at, end) as table:
+            return summarise(e.experiment_id, e.variants, table)
 
     def _event(
         self,

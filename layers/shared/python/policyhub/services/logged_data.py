@@ -10,48 +10,60 @@ actually served and is usable.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 from policyhub.domain.versions import FeatureSchema
-from policyhub.ml.dataset import JoinReport, LoggedDataset, join_logs
+from policyhub.ml.dataset import JoinReport, LoggedDataset, join_table
+from policyhub.ml.shadow import ShadowAgreement, shadow_agreement
+from policyhub.ports import LogTable
 
-Record = dict[str, Any]
+USABLE = "use_rl_ranking IS DISTINCT FROM false"
+_LEARNING_COLUMNS = (
+    "ord, type, decision_id, use_rl_ranking, context, candidates, chosen_id, propensity, "
+    "success, reward, clicked_ids"
+)
 
 
-@dataclass
 class LogWindow:
-    decisions: list[Record] = field(default_factory=list)
-    feedback: list[Record] = field(default_factory=list)
-    opted_out: int = 0
-    """Decisions served with use_rl_ranking false (left out)."""
+    """The records of a window's table that `where` (SQL) accepts, for learning.
 
-    @classmethod
-    def of(cls, records: Iterable[Record]) -> LogWindow:
-        window = cls()
-        for record in records:
-            kind = record.get("type")
-            if kind == "feedback":
-                window.feedback.append(record)
-            elif kind == "decision":
-                if record.get("use_rl_ranking") is False:
-                    window.opted_out += 1
-                else:
-                    window.decisions.append(record)
-        return window
+    They are read from the table's files once, into the table `window_records` that every
+    question then asks (the Parquet files' nested candidate lists cost most to decode)."""
+
+    def __init__(self, table: LogTable, where: str = "TRUE") -> None:
+        self._table = table
+        self._where = where
+        table.execute(
+            f"CREATE OR REPLACE TEMP TABLE window_records AS SELECT {_LEARNING_COLUMNS} "
+            f"FROM records WHERE {where}"
+        )
+        self.opted_out = int(table.rows(
+            "SELECT count(*) FROM window_records WHERE type = 'decision' "
+            "AND use_rl_ranking = false"
+        )[0][0])  # fmt: skip
+        """Decisions served with use_rl_ranking false (left out)."""
+
+    @property
+    def _decisions(self) -> str:
+        return f"type = 'decision' AND {USABLE}"
 
     def joined_count(self) -> int:
         """Decisions that have feedback (before any schema or validity check)."""
-        answered = {f.get("decision_id") for f in self.feedback}
-        return sum(1 for d in self.decisions if d.get("decision_id") in answered)
+        return int(self._table.rows(f"""
+            SELECT count(*) FROM window_records WHERE {self._decisions} AND decision_id IN (
+                SELECT decision_id FROM window_records WHERE type = 'feedback')
+        """)[0][0])  # fmt: skip
 
     def schemas(self) -> Counter[FeatureSchema]:
         found: Counter[FeatureSchema] = Counter()
-        for d in self.decisions:
-            shape = _shape(d)
-            if shape is not None:
-                found[shape] += 1
+        for context_dim, item_dim, n in self._table.rows(f"""
+            SELECT len(context), len(candidates[1].features), count(*) FROM window_records
+            WHERE {self._decisions} AND len(candidates) > 0
+                AND candidates[1].features IS NOT NULL AND context IS NOT NULL
+            GROUP BY ALL"""):
+            try:
+                found[FeatureSchema(context_dim=context_dim, item_dim=item_dim)] += int(n)
+            except ValueError:
+                continue
         return found
 
     def dominant_schema(self) -> FeatureSchema | None:
@@ -60,26 +72,24 @@ class LogWindow:
         return counts[0][0] if counts else None
 
     def dataset(self, schema: FeatureSchema) -> tuple[LoggedDataset, JoinReport]:
-        data, report = join_logs(
-            self.decisions,
-            self.feedback,
+        data, report = join_table(
+            self._table,
             context_dim=schema.context_dim,
             item_dim=schema.item_dim,
+            where=f"type = 'feedback' OR {USABLE}",
+            source="window_records",
         )
         if self.opted_out:
             report.skipped["use_rl_ranking_false"] = self.opted_out
         return data, report
 
-
-def _shape(record: Record) -> FeatureSchema | None:
-    context = record.get("context")
-    candidates = record.get("candidates")
-    if not isinstance(context, list) or not isinstance(candidates, list) or not candidates:
-        return None
-    first = candidates[0].get("features") if isinstance(candidates[0], dict) else None
-    if not isinstance(first, list):
-        return None
-    try:
-        return FeatureSchema(context_dim=len(context), item_dim=len(first))
-    except ValueError:
-        return None
+    def shadow_agreement(self, shadow_version: str | None = None) -> ShadowAgreement:
+        """Agreement over decisions whose shadow ranking exists and did not fail."""
+        version = "" if shadow_version is None else "AND shadow.policy_version = $version"
+        rows = self._table.rows(
+            f"""SELECT ranking, shadow.ranking FROM records WHERE {self._decisions}
+                AND ({self._where}) AND shadow IS NOT NULL AND coalesce(shadow.error, '') = ''
+                AND len(shadow.ranking) > 0 {version} ORDER BY ord""",
+            {"version": shadow_version} if shadow_version is not None else {},
+        )
+        return shadow_agreement([r[0] for r in rows], [r[1] for r in rows])

@@ -160,7 +160,8 @@ class TrainingService:
         self, tenant_id: str, agent_type: str, since: datetime, until: datetime
     ) -> int:
         """Feedback-joined decisions logged in [since, until] (opted-out ones excluded)."""
-        return LogWindow.of(self._logs.read(tenant_id, agent_type, since, until)).joined_count()
+        with self._logs.table(tenant_id, agent_type, since, until) as table:
+            return LogWindow(table).joined_count()
 
     # ---- start -----------------------------------------------------------------------------
     def start(
@@ -279,12 +280,12 @@ class TrainingService:
     def _train(
         self, tenant_id: str, agent_type: str, job: TrainingJob, train: Trainer
     ) -> tuple[str, int]:
-        records = self._logs.read(tenant_id, agent_type, job.window_start, job.window_end)
-        window = LogWindow.of(records)
-        schema = window.dominant_schema()
-        if schema is None:
-            raise TrainingDataError("the window holds no usable decisions")
-        data, report = window.dataset(schema)
+        with self._logs.table(tenant_id, agent_type, job.window_start, job.window_end) as table:
+            window = LogWindow(table)
+            schema = window.dominant_schema()
+            if schema is None:
+                raise TrainingDataError("the window holds no usable decisions")
+            data, report = window.dataset(schema)
         if data.n_decisions == 0:
             raise TrainingDataError(
                 f"no decision of the window has feedback ({report.decisions} decisions)"
