@@ -105,7 +105,8 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "p
     from infra.local.embedded_aws import EmbeddedAws
     from infra.local.resources import create_all
     from policyhub.adapters import aws
-    from policyhub.adapters.interaction_logs import parquet_body, partition
+    from policyhub.adapters.interaction_logs import partition
+    from policyhub.adapters.local_log_sink import parquet_body
     from policyhub.api import container
     from policyhub.domain.versions import FeatureSchema
     from policyhub.ml.onnx_models import linear_policy

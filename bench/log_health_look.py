@@ -101,7 +101,8 @@ def main() -> None:
     from infra.local.embedded_aws import EmbeddedAws
     from infra.local.resources import create_all
     from policyhub.adapters import aws
-    from policyhub.adapters.interaction_logs import S3InteractionLog, local_object_key, partition
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
+    from policyhub.adapters.interaction_logs import local_object_key, partition
     from policyhub.domain.health import HealthReadFailed
     from policyhub.domain.rollout import PipelineConfig, RolloutStep, RolloutStrategy, Stage
     from policyhub.domain.state_changes import start_rollout

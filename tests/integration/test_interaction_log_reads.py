@@ -11,15 +11,14 @@ import duckdb
 import pytest
 
 from policyhub.adapters import aws
+from policyhub.adapters.interaction_log_reader import S3InteractionLog
 from policyhub.adapters.interaction_logs import (
     DEAD_LETTER_PREFIX,
     PREFIX,
-    BatchingS3Sink,
-    S3InteractionLog,
     local_object_key,
-    parquet_body,
     partition,
 )
+from policyhub.adapters.local_log_sink import BatchingS3Sink, parquet_body
 from policyhub.domain.interaction_columns import COLUMNS
 from policyhub.domain.interaction_records import decision_record, feedback_record
 from policyhub.settings import settings

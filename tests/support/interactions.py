@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from policyhub.adapters.interaction_logs import S3InteractionLog
+from policyhub.adapters.interaction_log_reader import S3InteractionLog
 from policyhub.api import container
 from policyhub.settings import settings
 

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from policyhub.adapters.log_table import LogTable
+from policyhub.adapters.log_table import LogTable, join_logs
 from policyhub.domain.experiment import ArmSpec
 from policyhub.domain.interaction_records import (
     DECISION_FIELDS,
@@ -25,7 +25,6 @@ from policyhub.domain.interaction_records import (
 )
 from policyhub.domain.serving import FeedbackRequest, RankRequest
 from policyhub.domain.versions import FeatureSchema
-from policyhub.ml.dataset import join_logs
 from policyhub.ml.scorers import retrieval_scorer
 from policyhub.ml.scoring import SessionCache
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig, dataset_records

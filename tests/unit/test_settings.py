@@ -12,8 +12,9 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from policyhub import signing
-from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink
+from policyhub.adapters.interaction_logs import FirehoseSink
 from policyhub.adapters.local_jobs import ThreadJobRunner
+from policyhub.adapters.local_log_sink import BatchingS3Sink
 from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
 from policyhub.api import container
 from policyhub.settings import (

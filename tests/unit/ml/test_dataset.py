@@ -4,6 +4,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from policyhub.adapters.log_table import join_logs
 from policyhub.domain.interaction_records import (
     DecisionRecord,
     FeedbackRecord,
@@ -16,7 +17,6 @@ from policyhub.ml.dataset import (
     LoggedDataset,
     holdout_mask,
     in_holdout,
-    join_logs,
     split_holdout,
 )
 

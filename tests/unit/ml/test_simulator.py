@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from policyhub.adapters.log_table import join_logs
 from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
-from policyhub.ml.dataset import join_logs
 from policyhub.ml.exploration import action_probabilities, action_probabilities_flat, choose_top
 from policyhub.ml.scorers import negated, retrieval_scorer, with_noise
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig

@@ -3,7 +3,8 @@ import onnx
 import pytest
 from sklearn.linear_model import LinearRegression
 
-from policyhub.ml.dataset import LoggedDataset, join_logs
+from policyhub.adapters.log_table import join_logs
+from policyhub.ml.dataset import LoggedDataset
 from policyhub.ml.onnx_export import OnnxMismatchError, export_onnx, verify_onnx
 from policyhub.ml.reward_model import RewardModelConfig, fit_reward_model
 from policyhub.ml.scorers import onnx_scorer, retrieval_scorer

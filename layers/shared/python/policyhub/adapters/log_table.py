@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -27,6 +27,7 @@ import numpy.typing as npt
 from policyhub.domain.interaction_columns import COLUMNS
 from policyhub.domain.interaction_columns import duckdb as duckdb_type
 from policyhub.domain.timestamps import utc_iso
+from policyhub.ml.dataset import JoinReport, LoggedDataset, join_table
 
 PARQUET_MAGIC = b"PAR1"
 _JSON_COLUMNS = "{" + ", ".join(f"'{n}': '{duckdb_type(t)}'" for n, t in COLUMNS.items()) + "}"
@@ -187,3 +188,22 @@ class LogTable:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def join_logs(
+    decisions: Iterable[Mapping[str, Any]],
+    feedback: Iterable[Mapping[str, Any]],
+    *,
+    context_dim: int,
+    item_dim: int,
+    on_invalid: Literal["skip", "raise"] = "skip",
+) -> tuple[LoggedDataset, JoinReport]:
+    """`ml.dataset.join_table` over records in memory (decisions first, then feedback)."""
+    records = [
+        *({**d, "type": "decision"} for d in decisions),
+        *({**f, "type": "feedback"} for f in feedback),
+    ]
+    with LogTable.of(records) as table:
+        return join_table(
+            table, context_dim=context_dim, item_dim=item_dim, on_invalid=on_invalid
+        )

@@ -17,7 +17,7 @@ from policyhub.adapters.clock import SystemClock
 from policyhub.adapters.dynamo_store import DynamoStore
 from policyhub.adapters.emf_metrics import EmfRolloutMetrics, EmfServingMetrics
 from policyhub.adapters.idempotency import PowertoolsOnce
-from policyhub.adapters.interaction_logs import BatchingS3Sink, FirehoseSink, S3InteractionLog
+from policyhub.adapters.interaction_logs import FirehoseSink
 from policyhub.adapters.s3_artifacts import S3ArtifactStore
 from policyhub.domain.versions import FeatureSchema
 from policyhub.ml.scoring import SessionCache
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # imported by the functions that use them: each Lambda loads 
     from policyhub.adapters.dynamo_jobs import DynamoJobStore
     from policyhub.adapters.ecs_jobs import EcsJobRunner
     from policyhub.adapters.local_jobs import ThreadJobRunner
+    from policyhub.adapters.local_log_sink import BatchingS3Sink
     from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
     from policyhub.domain.training import TrainingJob
     from policyhub.services.comparison import CompareService
@@ -86,6 +87,9 @@ def log_sink() -> FirehoseSink | BatchingS3Sink:
     if s.log_stream:
         return FirehoseSink(s.log_stream, s.interaction_bucket)
     s.require(Need.LOG_STREAM)
+    # DuckDB writes the local sink's Parquet: rank and feedback in AWS never load it (117).
+    from policyhub.adapters.local_log_sink import BatchingS3Sink
+
     return BatchingS3Sink(s.interaction_bucket)
 
 
@@ -119,6 +123,7 @@ def workflows() -> StepFunctionsStarter | LocalRolloutRunner | NotConfigured:
 @cache
 def rollouts() -> RolloutService:
     from policyhub.adapters.cloudwatch_alarms import CloudWatchRolloutAlarms
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
     from policyhub.services.health_reader import LogHealthReader
     from policyhub.services.rollouts import RolloutService
 
@@ -141,6 +146,7 @@ def rollouts() -> RolloutService:
 
 @cache
 def experiments() -> ExperimentService:
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
     from policyhub.services.experiments import ExperimentService
 
     return ExperimentService(
@@ -156,9 +162,9 @@ def reset() -> None:
         if stop is not None:
             stop()
     if log_sink.cache_info().currsize:
-        sink = log_sink()
-        if isinstance(sink, BatchingS3Sink):
-            sink.close()
+        close = getattr(log_sink(), "close", None)  # the local sink's flusher
+        if close is not None:
+            close()
     for f in (
         store,
         registry,
@@ -208,6 +214,7 @@ def run_training_job(tenant_id: str, agent_type: str, job_id: str) -> TrainingJo
 
 @cache
 def training() -> TrainingService:
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
     from policyhub.adapters.log_partitions import S3AgentDirectory
     from policyhub.services.training import TrainingConfig, TrainingService
 
@@ -228,6 +235,7 @@ def training() -> TrainingService:
 
 @cache
 def comparisons() -> CompareService:
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
     from policyhub.services.comparison import CompareService
 
     s = settings()

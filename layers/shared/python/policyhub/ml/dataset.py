@@ -8,7 +8,7 @@ observed reward ``reward[i]``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Literal
@@ -150,24 +150,6 @@ _PROBLEM = """
         WHEN decision_id IS NULL THEN 'malformed'
     END"""
 """Why a decision cannot be learned from (NULL when it can), checked in this order."""
-
-def join_logs(
-    decisions: Iterable[Record],
-    feedback: Iterable[Record],
-    *,
-    context_dim: int,
-    item_dim: int,
-    on_invalid: Literal["skip", "raise"] = "skip",
-) -> tuple[LoggedDataset, JoinReport]:
-    """`join_table` over records in memory (decisions first, then feedback)."""
-    from policyhub.adapters.log_table import LogTable as RecordsTable
-
-    records = [*({**d, "type": "decision"} for d in decisions),
-               *({**f, "type": "feedback"} for f in feedback)]  # fmt: skip
-    with RecordsTable.of(records) as table:
-        return join_table(table, context_dim=context_dim, item_dim=item_dim,
-                          on_invalid=on_invalid)  # fmt: skip
-
 
 def join_table(
     table: LogTable,

@@ -33,7 +33,6 @@ from policyhub.ports import ArtifactStore, Clock, InteractionLog
 from policyhub.services.logged_data import LogWindow
 from policyhub.services.registry import Registry
 
-
 HOLDOUT_FRACTION = 0.2
 """The trainer's held-out fraction (TrainerConfig.holdout_fraction)."""
 
