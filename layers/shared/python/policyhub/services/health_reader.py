@@ -7,7 +7,6 @@ of one rollout, over one window (docs/decisions/009-health-from-logs.md).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
+from policyhub.domain.health_metrics import excess_violating
 from policyhub.domain.interaction_records import outcome_of
 from policyhub.domain.rollout import Rollout
 from policyhub.ports import InteractionLog
@@ -55,17 +55,11 @@ class _Tally:
 
 
 def excess_violations(candidate: _Tally, baseline: _Tally) -> int:
-    """Decisions with violations beyond what production's rate explains (about 3 sigma).
-
-    Any policy "violates" pinned positions and blocked items it cannot know about; only a
-    clearly higher rate than production's is the candidate's fault.
-    """
-    if candidate.requests == 0:
-        return 0
-    rate = baseline.violating / baseline.requests if baseline.requests else 0.0
-    expected = rate * candidate.requests
-    threshold = expected + 3 * math.sqrt(max(expected, 1.0)) + 1
-    return max(0, math.ceil(candidate.violating - threshold))
+    """Decisions with violations beyond what production's rate explains (one rule for every
+    reader: `health_metrics.excess_violating`)."""
+    return excess_violating(
+        candidate.violating, candidate.requests, baseline.violating, baseline.requests
+    )
 
 
 FIELDS = frozenset({

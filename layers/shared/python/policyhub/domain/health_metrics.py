@@ -1,0 +1,135 @@
+"""Rollout health as metric sums: what each decision and feedback of a rollout counts, and the
+`Health` a reader makes of the sums over a window (decision 119).
+
+The metrics are per `[rollout_id, variant]`: a decision counts under the variant it was
+*assigned* (canary or production; a canary that failed and fell back is still the canary's
+request and error), a feedback under the variant that *served* it (a fallback's outcome is
+production's), exactly as `services.health_reader.LogHealthReader` tallies the logs. Every
+count is a sum of 1s, and latency is counted per bucket (`latency_buckets`), so CloudWatch's
+`Sum` over a window is all a reader needs, in AWS and on moto alike.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+
+from policyhub.domain import latency_buckets
+from policyhub.domain.health import HealthWindow, VariantHealth
+from policyhub.domain.rollout import Rollout
+
+DIMENSIONS = ("rollout_id", "variant")
+REQUESTS = "Requests"
+ERRORS = "Errors"
+"""The assigned policy failed (the request fell back): charged to the assigned variant."""
+SUCCESSES = "Successes"
+FAILURES = "Failures"
+VIOLATING = "ViolatingDecisions"
+"""Decisions whose ranking broke at least one constraint (`excess_violating`)."""
+SHADOW = "ShadowDecisions"
+SHADOW_ERRORS = "ShadowErrors"
+COUNTS = (REQUESTS, ERRORS, SUCCESSES, FAILURES, VIOLATING, SHADOW, SHADOW_ERRORS)
+NAMES: tuple[str, ...] = (*COUNTS, *latency_buckets.NAMES)
+"""Every metric a reader sums, per variant."""
+VARIANTS = ("canary", "production")
+"""The variants a rollout's metrics carry (decisions outside a rollout carry no rollout_id)."""
+
+
+def decision_counts(
+    latency_ms: float, error: bool, violations: int, shadow: bool, shadow_error: bool
+) -> list[str]:
+    """The metrics one decision of a rollout adds 1 to (under its assigned variant)."""
+    names = [REQUESTS, latency_buckets.metric_name(latency_ms)]
+    if error:
+        names.append(ERRORS)
+    if violations:
+        names.append(VIOLATING)
+    if shadow:
+        names.append(SHADOW)
+        if shadow_error:
+            names.append(SHADOW_ERRORS)
+    return names
+
+
+def feedback_count(success: bool) -> str:
+    """The metric one feedback with an outcome adds 1 to (under the variant that served)."""
+    return SUCCESSES if success else FAILURES
+
+
+def excess_violating(
+    candidate_violating: int, candidate_requests: int, baseline_violating: int,
+    baseline_requests: int,
+) -> int:  # fmt: skip
+    """Decisions with violations beyond what production's rate explains (about 3 sigma).
+
+    Any policy "violates" pinned positions and blocked items it cannot know about; only a
+    clearly higher rate than production's is the candidate's fault.
+    """
+    if candidate_requests == 0:
+        return 0
+    rate = baseline_violating / baseline_requests if baseline_requests else 0.0
+    expected = rate * candidate_requests
+    threshold = expected + 3 * math.sqrt(max(expected, 1.0)) + 1
+    return max(0, math.ceil(candidate_violating - threshold))
+
+
+Sums = Mapping[tuple[str, str], float]
+"""(variant, metric name) -> its sum over the window; a missing key is 0."""
+
+
+class _Side:
+    """One side's sums (the candidate's or the baseline's), over the variants that are its."""
+
+    def __init__(self, sums: Sums, variants: tuple[str, ...]) -> None:
+        self._sums, self._variants = sums, variants
+
+    def count(self, name: str) -> int:
+        return round(sum(self._sums.get((v, name), 0.0) for v in self._variants))
+
+    def health(self, excess: int = 0, shadow: int = 0, shadow_errors: int = 0) -> VariantHealth:
+        counts = [self.count(name) for name in latency_buckets.NAMES]
+        p50, p93, p95, p97 = latency_buckets.percentiles(counts, (50, 93, 95, 97)) or (
+            None, None, None, None,
+        )  # fmt: skip
+        return VariantHealth(
+            requests=self.count(REQUESTS),
+            errors=self.count(ERRORS),
+            feedback_successes=self.count(SUCCESSES),
+            feedback_failures=self.count(FAILURES),
+            latency_p95_ms=p95,
+            latency_p50_ms=p50,
+            latency_p93_ms=p93,
+            latency_p97_ms=p97,
+            constraint_violations=excess,
+            shadow_decisions=shadow,
+            shadow_errors=shadow_errors,
+        )
+
+
+def health_from_sums(
+    rollout: Rollout, sums: Sums, start: datetime, end: datetime
+) -> HealthWindow:
+    """The rollout's health from its metric sums over [start, end]: during the post-promotion
+    watch every variant is the candidate's (production *is* the candidate); in shadow the
+    candidate's numbers are its shadow decisions."""
+    if rollout.watching:
+        cand, base = _Side(sums, VARIANTS), _Side(sums, ())
+    else:
+        cand, base = _Side(sums, ("canary",)), _Side(sums, ("production",))
+    everyone = _Side(sums, VARIANTS)
+    if rollout.current_step.stage.value == "shadow":
+        shadow = everyone.count(SHADOW)
+        candidate = VariantHealth(
+            requests=shadow, shadow_decisions=shadow, shadow_errors=everyone.count(SHADOW_ERRORS)
+        )
+    else:
+        excess = excess_violating(
+            cand.count(VIOLATING), cand.count(REQUESTS), base.count(VIOLATING),
+            base.count(REQUESTS),
+        )  # fmt: skip
+        candidate = cand.health(excess, everyone.count(SHADOW), everyone.count(SHADOW_ERRORS))
+    return HealthWindow(
+        window_start=start, window_end=end, baseline=base.health(), candidate=candidate
+    )
+
