@@ -30,6 +30,8 @@ from policyhub.services.serving_view_cache import ServingViewCache
 from policyhub.settings import Mode, Need, settings
 
 if TYPE_CHECKING:  # imported by the functions that use them: each Lambda loads what it needs
+    from policyhub.adapters.cloudwatch_health import CloudWatchHealthReader
+    from policyhub.adapters.cloudwatch_metric_sink import PutMetricDataSink
     from policyhub.adapters.dynamo_jobs import DynamoJobStore
     from policyhub.adapters.ecs_jobs import EcsJobRunner
     from policyhub.adapters.local_jobs import ThreadJobRunner
@@ -37,6 +39,7 @@ if TYPE_CHECKING:  # imported by the functions that use them: each Lambda loads 
     from policyhub.domain.training import TrainingJob
     from policyhub.services.comparison import CompareService
     from policyhub.services.experiments import ExperimentService
+    from policyhub.services.health_reader import LogHealthReader
     from policyhub.services.rollouts import RolloutService
     from policyhub.services.training import TrainingService
 
@@ -90,6 +93,18 @@ def log_sink() -> FirehoseSink | BatchingS3Sink:
 
 
 @cache
+def serving_metrics() -> EmfServingMetrics | PutMetricDataSink:
+    """EMF in AWS; locally, when health comes from CloudWatch, the same health metrics put to
+    the embedded CloudWatch (moto reads no EMF)."""
+    s = settings()
+    if s.mode is Mode.LOCAL and s.health_source == "cloudwatch":
+        from policyhub.adapters.cloudwatch_metric_sink import PutMetricDataSink
+
+        return PutMetricDataSink()
+    return EmfServingMetrics()
+
+
+@cache
 def rank_service() -> RankService:
     s = settings()
     return RankService(
@@ -97,7 +112,7 @@ def rank_service() -> RankService:
         SessionCache(max_artifact_bytes=s.max_artifact_bytes),
         S3ArtifactStore(s.artifact_bucket),
         log_sink(),
-        EmfServingMetrics(),
+        serving_metrics(),
         SystemClock(),
         PowertoolsOnce(s.table_name, "feedback"),
         max_artifact_bytes=s.max_artifact_bytes,
@@ -119,20 +134,30 @@ def workflows() -> StepFunctionsStarter | LocalRolloutRunner | NotConfigured:
 @cache
 def rollouts() -> RolloutService:
     from policyhub.adapters.cloudwatch_alarms import CloudWatchRolloutAlarms
-    from policyhub.services.health_reader import LogHealthReader
     from policyhub.services.rollouts import RolloutService
 
-    s = settings()
     return RolloutService(
         store(),
         registry(),
-        LogHealthReader(
-            S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.local_log_sink)
-        ),
+        health_reader(),
         workflows(),
         SystemClock(),
         CloudWatchRolloutAlarms(),
         EmfRolloutMetrics(),
+    )
+
+
+def health_reader() -> CloudWatchHealthReader | LogHealthReader:
+    s = settings()
+    if s.health_source == "cloudwatch":
+        from policyhub.adapters.cloudwatch_health import CloudWatchHealthReader
+
+        # EMF metrics are per minute; the local sink stamps each datum with its second.
+        return CloudWatchHealthReader(resolution_seconds=1 if s.mode is Mode.LOCAL else 60)
+    from policyhub.services.health_reader import LogHealthReader
+
+    return LogHealthReader(
+        S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.local_log_sink)
     )
 
 
@@ -156,12 +181,17 @@ def reset() -> None:
         sink = log_sink()
         if isinstance(sink, BatchingS3Sink):
             sink.close()
+    if serving_metrics.cache_info().currsize:
+        close = getattr(serving_metrics(), "close", None)
+        if close is not None:
+            close()
     for f in (
         store,
         registry,
         keys,
         constraints,
         log_sink,
+        serving_metrics,
         rank_service,
         workflows,
         rollouts,
