@@ -74,10 +74,13 @@ class CloudWatchHealthReader:
         first = window_start(start, self.resolution_seconds)
         if first >= end:  # the step began less than one resolution ago
             return health_metrics.health_from_sums(rollout, {}, first, end)
-        span = (end - first).total_seconds()
+        # The end is exclusive (and whole seconds on moto): keep the current second's datum.
+        until = end + timedelta(seconds=1)
+        # One period for the whole window: one datum per query to sum (and one scan on moto).
+        span = (until - first).total_seconds()
         period = max(1, math.ceil(span / self.resolution_seconds)) * self.resolution_seconds
         try:
-            sums = self._sums(rollout.rollout_id, first, end, period)
+            sums = self._sums(rollout.rollout_id, first, until, period)
         except Exception as exc:
             return HealthReadFailed(
                 window_start=first, window_end=end, error=f"{type(exc).__name__}: {exc}"[:300]
@@ -95,8 +98,7 @@ class CloudWatchHealthReader:
             request: dict[str, Any] = {
                 "MetricDataQueries": [q for _, _, q in planned[i : i + MAX_QUERIES]],
                 "StartTime": start,
-                # The end is exclusive and whole seconds on moto: keep the current second's datum.
-                "EndTime": end + timedelta(seconds=1),
+                "EndTime": end,
                 "ScanBy": "TimestampAscending",
             }
             while True:

@@ -28,16 +28,21 @@ MAX_DATA_PER_CALL = 1000
 """PutMetricData's limit of metric data per request."""
 
 Key = tuple[str, str, str, int]
-"""(rollout_id, variant, metric name, epoch second)"""
+"""(rollout_id, variant, metric name, epoch second at the sink's resolution)"""
 
 
 class PutMetricDataSink:
+    """`resolution_seconds`: each datum sums that many seconds (the reader's resolution must
+    be a multiple of it); 1 for the local stack, 60 to hold what CloudWatch keeps of EMF."""
+
     def __init__(
         self,
+        resolution_seconds: int = 1,
         flush_seconds: float = 0.5,
         client: Callable[[], Any] = lambda: aws.client("cloudwatch"),
         now: Callable[[], float] = time.time,
     ) -> None:
+        self._resolution = resolution_seconds
         self._client = client
         self._now = now
         self._flush_seconds = flush_seconds
@@ -79,7 +84,8 @@ class PutMetricDataSink:
             self._add(rollout_id, variant, [health_metrics.feedback_count(success)])
 
     def _add(self, rollout_id: str, variant: str, names: list[str]) -> None:
-        second = int(self._now())
+        now = int(self._now())
+        second = now - now % self._resolution
         with self._lock:
             for name in names:
                 key = (rollout_id, variant, name, second)
