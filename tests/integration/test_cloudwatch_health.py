@@ -19,7 +19,7 @@ from policyhub.services.health_reader import LogHealthReader
 from policyhub.settings import settings
 from tests.integration.test_serving import rank_body
 from tests.support.api import Api
-from tests.support.traffic import COMPRESSED_PIPELINE, balanced_users, send
+from tests.support.traffic import COMPRESSED_PIPELINE, balanced_users, drive_until, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rollouts")]
 
@@ -75,6 +75,24 @@ def test_health_from_the_embedded_cloudwatch_is_the_log_readers(demo: Api) -> No
     assert from_logs.candidate is not None and from_logs.candidate.requests > 10
     assert_same(from_metrics.candidate, from_logs.candidate)
     assert_same(from_metrics.baseline, from_logs.baseline)
+
+
+def test_the_controller_takes_a_good_candidate_to_production_on_cloudwatch_health(
+    demo: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICYHUB_LOCAL_TICK_SECONDS", "0.2")
+    container.reset()
+    r = demo.post("/policies/promote", {"version": "v1.2.5", "pipeline": COMPRESSED_PIPELINE})
+    assert r.status == 202, r.body
+    final = drive_until(
+        demo, r.json()["rollout_id"], {"promoted", "rolled_back", "aborted"},
+        lambda users: send(demo, rank_body, users, 40),
+    )  # fmt: skip
+    assert final["state"] == "promoted", final["outcome_reason"]
+    assert [s["stage"] for s in final["steps"]][:2] == ["shadow", "canary"]
+    for s in final["steps"][:6]:
+        assert s["verdict"] == "healthy" and s["candidate"]["requests"] > 0
+    assert isinstance(container.health_reader(), CloudWatchHealthReader)
 
 
 def test_a_step_younger_than_the_resolution_reads_no_traffic(demo: Api) -> None:
