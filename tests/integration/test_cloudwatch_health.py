@@ -72,6 +72,7 @@ def test_health_from_the_embedded_cloudwatch_is_the_log_readers(demo: Api) -> No
     log = S3InteractionLog(settings().interaction_bucket, written_by_local_sink=True)
     from_logs = LogHealthReader(log).read(rollout, start, end)
     assert isinstance(from_metrics, HealthWindow) and isinstance(from_logs, HealthWindow)
+    assert from_metrics.window_start >= rollout.step_started_at  # the judge's own check
     assert from_logs.candidate is not None and from_logs.candidate.requests > 10
     assert_same(from_metrics.candidate, from_logs.candidate)
     assert_same(from_metrics.baseline, from_logs.baseline)
