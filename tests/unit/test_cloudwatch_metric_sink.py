@@ -52,12 +52,17 @@ def test_counts_are_summed_per_metric_variant_and_second_and_only_for_rollouts()
         sink.close()
     got = sums(client.calls)
     one = latency_buckets.metric_name(1.0)
+    decade = latency_buckets.decade_name(1.0)
+    assert decade != latency_buckets.decade_name(2.5)
     assert got == {
         ("ro_1", "canary", "Requests", 100): 3,
         ("ro_1", "canary", one, 100): 2,
+        ("ro_1", "canary", decade, 100): 2,
         ("ro_1", "canary", latency_buckets.metric_name(2.5), 100): 1,
+        ("ro_1", "canary", latency_buckets.decade_name(2.5), 100): 1,
         ("ro_1", "canary", "Requests", 101): 1,
         ("ro_1", "canary", one, 101): 1,
+        ("ro_1", "canary", decade, 101): 1,
         ("ro_1", "canary", "Errors", 101): 1,
         ("ro_1", "canary", "ViolatingDecisions", 101): 1,
         ("ro_1", "production", "Failures", 101): 1,
@@ -75,7 +80,7 @@ def test_the_background_thread_puts_what_the_rank_path_counted() -> None:
             time.sleep(0.02)
     finally:
         sink.close()
-    assert sum(sums(client.calls).values()) == 2  # Requests and its latency bucket
+    assert sum(sums(client.calls).values()) == 3  # Requests, its latency bucket and decade
 
 
 def test_a_cloudwatch_that_refuses_loses_counts_loudly_and_never_fails_the_rank_path(
@@ -87,5 +92,5 @@ def test_a_cloudwatch_that_refuses_loses_counts_loudly_and_never_fails_the_rank_
         sink.flush()
     finally:
         sink.close()
-    assert sink.lost == 2
+    assert sink.lost == 3
     assert "not put to CloudWatch" in caplog.text

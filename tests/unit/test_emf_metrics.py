@@ -90,7 +90,8 @@ def test_a_rollout_decision_counts_its_health_metrics_under_the_rollout_only(
     assert health["Dimensions"] == [["rollout_id", "variant"]]
     bucket = latency_buckets.metric_name(3.5)
     names = {m["Name"] for m in health["Metrics"]}
-    assert names == {bucket, "ViolatingDecisions", "ShadowDecisions", "ShadowErrors"}
+    decade = latency_buckets.decade_name(3.5)
+    assert names == {bucket, decade, "ViolatingDecisions", "ShadowDecisions", "ShadowErrors"}
     assert all(doc[name] == 1.0 for name in names)
     # Requests and Errors are the first directive's: no name is in both
     assert not names & {m["Name"] for m in serving["Metrics"]}

@@ -51,13 +51,38 @@ def test_a_latency_falls_in_the_bucket_whose_bounds_hold_it(value: float) -> Non
     )
 
 
-def test_buckets_are_log_spaced_fine_and_fit_one_get_metric_data_call() -> None:
+def test_buckets_are_log_spaced_fine_and_nest_in_decades() -> None:
     ratios = np.diff(np.log10(latency_buckets.BOUNDS))
     assert np.allclose(ratios, 1 / latency_buckets.PER_DECADE)
     assert latency_buckets.RELATIVE_WIDTH < 0.05
     assert len(set(latency_buckets.NAMES)) == latency_buckets.COUNT
-    # every metric of both variants in one call of at most 500 queries
-    assert len(health_metrics.NAMES) * len(health_metrics.VARIANTS) <= 500
+    decades = range(latency_buckets.DECADES)
+    every = [b for d in decades for b in latency_buckets.buckets_of_decade(d)]
+    assert every == list(range(latency_buckets.COUNT))
+    for value in (0.05, 0.1, 0.11, 1.0, 9.99, 10.0, 5000.0, 10_000.0, 20_000.0):
+        bucket = latency_buckets.bucket_of(value)
+        assert bucket in latency_buckets.buckets_of_decade(
+            latency_buckets.decade_of_bucket(bucket)
+        )
+        assert latency_buckets.decade_name(value) == latency_buckets.DECADE_NAMES[
+            latency_buckets.decade_of_bucket(bucket)
+        ]
+
+
+@given(st.lists(latencies, min_size=1, max_size=400))
+def test_fine_buckets_of_the_decades_holding_the_percentiles_are_enough(
+    values: list[float],
+) -> None:
+    counts = bucket_counts(values)
+    decades = [0] * latency_buckets.DECADES
+    for b, c in enumerate(counts):
+        decades[latency_buckets.decade_of_bucket(b)] += c
+    needed = latency_buckets.decades_holding(decades, QS)
+    assert len(needed) <= 2 * len(QS)
+    fine = {b: c for b, c in enumerate(counts)
+            if latency_buckets.decade_of_bucket(b) in needed}  # fmt: skip
+    mixed = latency_buckets.percentiles_of(latency_buckets.segments(decades, fine, needed), QS)
+    assert mixed == pytest.approx(latency_buckets.percentiles(counts, QS), rel=1e-12)
 
 
 def test_no_counts_no_percentiles_and_the_tails_are_bounded() -> None:
@@ -155,6 +180,9 @@ def test_metric_sums_give_the_log_readers_health(stage: str, rollout: Rollout,
     from_metrics = health_metrics.health_from_sums(rollout, sums, T0, end)
     assert_same(from_metrics.candidate, from_logs.candidate)
     assert_same(from_metrics.baseline, from_logs.baseline)
+    # what a look reads: the decade counts, then the fine buckets of the decades it needs
+    needed = health_metrics.decades_needed(rollout, sums)
+    assert health_metrics.health_from_sums(rollout, sums, T0, end, needed) == from_metrics
 
 
 def test_excess_violations_need_clearly_more_than_productions_rate() -> None:

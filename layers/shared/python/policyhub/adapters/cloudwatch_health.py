@@ -1,10 +1,12 @@
 """Rollout health from CloudWatch metrics, as Argo Rollouts' and Flagger's analyses read it.
 
-One look is `GetMetricData` of the `Sum` of every health metric (`domain.health_metrics`) of
-the rollout's two variants over the step's window: about 500 queries, one or two calls,
-whatever the traffic. The window starts at the step's start rounded *up* to the metrics'
-resolution (CloudWatch rounds a start down, which would let the previous step's last minute
-in), and ends now. Percentiles come from the latency buckets' counts (decision 119).
+One look is `GetMetricData` of the `Sum` of the rollout's health metrics
+(`domain.health_metrics`) of both variants over the step's window, whatever the traffic: first
+the counts and the 7 latency decades (28 queries), then, in a second call, the same with the
+fine latency buckets of the decades the percentiles lie in (48 per decade and variant; again
+if that call's decades moved, as data arrived between the two). The window starts at the
+step's start rounded *up* to the metrics' resolution (CloudWatch rounds a start down, which
+would let the previous step's last minute in), and ends now (decision 119).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from policyhub.adapters import aws
 from policyhub.adapters.emf_metrics import NAMESPACE
-from policyhub.domain import health_metrics
+from policyhub.domain import health_metrics, latency_buckets
 from policyhub.domain.health import Health, HealthReadFailed
 from policyhub.domain.rollout import Rollout
 
@@ -32,10 +34,12 @@ def window_start(start: datetime, resolution_seconds: int) -> datetime:
     )
 
 
-def _queries(rollout_id: str, period: int) -> Iterator[tuple[str, tuple[str, str], dict[str, Any]]]:
+def _queries(
+    rollout_id: str, names: list[str], period: int
+) -> Iterator[tuple[str, tuple[str, str], dict[str, Any]]]:
     n = 0
     for variant in health_metrics.VARIANTS:
-        for name in health_metrics.NAMES:
+        for name in names:
             query_id = f"m{n}"
             n += 1
             yield query_id, (variant, name), {
@@ -68,7 +72,8 @@ class CloudWatchHealthReader:
         self.resolution_seconds = resolution_seconds
         self._client = client
         self.calls = 0
-        """GetMetricData calls made so far (the benchmark reads it)."""
+        self.queries = 0
+        """GetMetricData calls and metrics asked for so far (the benchmark reads them)."""
 
     def read(self, rollout: Rollout, start: datetime, end: datetime) -> Health:
         first = window_start(start, self.resolution_seconds)
@@ -80,17 +85,25 @@ class CloudWatchHealthReader:
         span = (until - first).total_seconds()
         period = max(1, math.ceil(span / self.resolution_seconds)) * self.resolution_seconds
         try:
-            sums = self._sums(rollout.rollout_id, first, until, period)
+            names = list(health_metrics.SUMMARY)
+            fetched: set[int] = set()
+            sums = self._sums(rollout.rollout_id, names, first, until, period)
+            while missing := health_metrics.decades_needed(rollout, sums) - fetched:
+                fetched |= missing
+                fine = [latency_buckets.NAMES[b] for d in sorted(fetched)
+                        for b in latency_buckets.buckets_of_decade(d)]  # fmt: skip
+                sums = self._sums(rollout.rollout_id, names + fine, first, until, period)
         except Exception as exc:
             return HealthReadFailed(
                 window_start=first, window_end=end, error=f"{type(exc).__name__}: {exc}"[:300]
             )
-        return health_metrics.health_from_sums(rollout, sums, first, end)
+        return health_metrics.health_from_sums(rollout, sums, first, end, fetched)
 
     def _sums(
-        self, rollout_id: str, start: datetime, end: datetime, period: int
+        self, rollout_id: str, names: list[str], start: datetime, end: datetime, period: int
     ) -> dict[tuple[str, str], float]:
-        planned = list(_queries(rollout_id, period))
+        planned = list(_queries(rollout_id, names, period))
+        self.queries += len(planned)
         keys = {query_id: key for query_id, key, _ in planned}
         sums: dict[tuple[str, str], float] = {}
         client = self._client()

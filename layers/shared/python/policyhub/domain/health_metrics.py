@@ -12,7 +12,7 @@ count is a sum of 1s, and latency is counted per bucket (`latency_buckets`), so 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from policyhub.domain import latency_buckets
@@ -30,8 +30,10 @@ VIOLATING = "ViolatingDecisions"
 SHADOW = "ShadowDecisions"
 SHADOW_ERRORS = "ShadowErrors"
 COUNTS = (REQUESTS, ERRORS, SUCCESSES, FAILURES, VIOLATING, SHADOW, SHADOW_ERRORS)
-NAMES: tuple[str, ...] = (*COUNTS, *latency_buckets.NAMES)
-"""Every metric a reader sums, per variant."""
+SUMMARY: tuple[str, ...] = (*COUNTS, *latency_buckets.DECADE_NAMES)
+"""What a reader sums first, per variant; then the fine latency buckets of the decades where
+the percentiles lie (`decades_needed`)."""
+PERCENTILES = (50, 93, 95, 97)
 VARIANTS = ("canary", "production")
 """The variants a rollout's metrics carry (decisions outside a rollout carry no rollout_id)."""
 
@@ -40,7 +42,8 @@ def decision_counts(
     latency_ms: float, error: bool, violations: int, shadow: bool, shadow_error: bool
 ) -> list[str]:
     """The metrics one decision of a rollout adds 1 to (under its assigned variant)."""
-    names = [REQUESTS, latency_buckets.metric_name(latency_ms)]
+    names = [REQUESTS, latency_buckets.metric_name(latency_ms),
+             latency_buckets.decade_name(latency_ms)]  # fmt: skip
     if error:
         names.append(ERRORS)
     if violations:
@@ -87,9 +90,20 @@ class _Side:
     def count(self, name: str) -> int:
         return round(sum(self._sums.get((v, name), 0.0) for v in self._variants))
 
-    def health(self, excess: int = 0, shadow: int = 0, shadow_errors: int = 0) -> VariantHealth:
-        counts = [self.count(name) for name in latency_buckets.NAMES]
-        p50, p93, p95, p97 = latency_buckets.percentiles(counts, (50, 93, 95, 97)) or (
+    def decade_counts(self) -> list[int]:
+        return [self.count(name) for name in latency_buckets.DECADE_NAMES]
+
+    def health(
+        self, fine_decades: Iterable[int], excess: int = 0, shadow: int = 0,
+        shadow_errors: int = 0,
+    ) -> VariantHealth:  # fmt: skip
+        decades = list(fine_decades)
+        fine = {
+            b: self.count(latency_buckets.NAMES[b])
+            for d in decades for b in latency_buckets.buckets_of_decade(d)
+        }  # fmt: skip
+        histogram = latency_buckets.segments(self.decade_counts(), fine, decades)
+        p50, p93, p95, p97 = latency_buckets.percentiles_of(histogram, PERCENTILES) or (
             None, None, None, None,
         )  # fmt: skip
         return VariantHealth(
@@ -107,18 +121,39 @@ class _Side:
         )
 
 
-def health_from_sums(
-    rollout: Rollout, sums: Sums, start: datetime, end: datetime
-) -> HealthWindow:
-    """The rollout's health from its metric sums over [start, end]: during the post-promotion
-    watch every variant is the candidate's (production *is* the candidate); in shadow the
-    candidate's numbers are its shadow decisions."""
+def _sides(rollout: Rollout, sums: Sums) -> tuple[_Side, _Side, _Side]:
+    """(candidate, baseline, both variants): during the post-promotion watch every variant is
+    the candidate's (production *is* the candidate)."""
     if rollout.watching:
         cand, base = _Side(sums, VARIANTS), _Side(sums, ())
     else:
         cand, base = _Side(sums, ("canary",)), _Side(sums, ("production",))
-    everyone = _Side(sums, VARIANTS)
-    if rollout.current_step.stage.value == "shadow":
+    return cand, base, _Side(sums, VARIANTS)
+
+
+def _in_shadow(rollout: Rollout) -> bool:
+    return rollout.current_step.stage.value == "shadow"
+
+
+def decades_needed(rollout: Rollout, sums: Sums) -> set[int]:
+    """The latency decades whose fine buckets the percentiles of `sums` need."""
+    cand, base, _ = _sides(rollout, sums)
+    judged = (base,) if _in_shadow(rollout) else (cand, base)
+    return set().union(
+        *(latency_buckets.decades_holding(side.decade_counts(), PERCENTILES) for side in judged)
+    )
+
+
+def health_from_sums(
+    rollout: Rollout, sums: Sums, start: datetime, end: datetime,
+    fine_decades: Iterable[int] = range(latency_buckets.DECADES),
+) -> HealthWindow:  # fmt: skip
+    """The rollout's health from its metric sums over [start, end], with the fine latency
+    buckets of `fine_decades` (the rest as decade counts); in shadow the candidate's numbers
+    are its shadow decisions."""
+    cand, base, everyone = _sides(rollout, sums)
+    decades = tuple(fine_decades)
+    if _in_shadow(rollout):
         shadow = everyone.count(SHADOW)
         candidate = VariantHealth(
             requests=shadow, shadow_decisions=shadow, shadow_errors=everyone.count(SHADOW_ERRORS)
@@ -128,8 +163,9 @@ def health_from_sums(
             cand.count(VIOLATING), cand.count(REQUESTS), base.count(VIOLATING),
             base.count(REQUESTS),
         )  # fmt: skip
-        candidate = cand.health(excess, everyone.count(SHADOW), everyone.count(SHADOW_ERRORS))
+        candidate = cand.health(
+            decades, excess, everyone.count(SHADOW), everyone.count(SHADOW_ERRORS)
+        )
     return HealthWindow(
-        window_start=start, window_end=end, baseline=base.health(), candidate=candidate
+        window_start=start, window_end=end, baseline=base.health(decades), candidate=candidate
     )
-
