@@ -8,7 +8,7 @@ rank path writes one log line, not two; POWERTOOLS_METRICS_DISABLED silences the
 A decision of a rollout also counts what the rollout's health reader sums
 (`domain.health_metrics`: its latency bucket, and whether it violated a constraint or was
 shadow-scored) in a second directive of the same document, under [rollout_id, variant] only:
-per-agent copies of ~240 bucket metrics would be paid for and read by nobody.
+per-agent copies of ~250 bucket metrics would be paid for and read by nobody.
 """
 
 from __future__ import annotations
