@@ -1,29 +1,20 @@
-"""The local stack told to read rollout health from its embedded CloudWatch (decision 121):
-the rank path's health metrics reach moto, and the controller takes a good candidate to
+"""The local stack reads rollout health from its embedded CloudWatch, as AWS does (decision
+121): the rank path's health metrics reach moto, and the controller takes a good candidate to
 production and rolls a disliked one back on them."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
 from policyhub.ml.onnx_models import random_mlp_policy
-from tests.e2e.conftest import LocalStack, running_stack
+from tests.e2e.conftest import LocalStack
 from tests.e2e.test_pipeline import FAST, Agent, D, drive
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
-
-
-@pytest.fixture(scope="module")
-def cloudwatch_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("POLICYHUB_HEALTH_SOURCE", "cloudwatch")
-        with running_stack(tmp_path_factory.mktemp("cloudwatch")) as stack:
-            yield stack
 
 
 def _agent(stack: LocalStack, name: str) -> Agent:
@@ -46,24 +37,24 @@ def _metric_names(local_dir: Path, rollout_id: str) -> set[str]:
 
 
 def test_a_good_candidate_reaches_production_on_cloudwatch_health(
-    cloudwatch_stack: LocalStack,
+    local_stack: LocalStack,
 ) -> None:
-    agent = _agent(cloudwatch_stack, "e2e_cloudwatch_good")
+    agent = _agent(local_stack, "e2e_cloudwatch_good")
     cand = agent.register(random_mlp_policy(D, 16, seed=3))
     r = agent.promote(cand, pipeline=FAST)
     assert r.status_code == 202, r.text
     final = drive(agent, r.json()["rollout_id"], lambda d: True)
     assert final["state"] == "promoted", final["outcome_reason"]
     assert [s["traffic_percent"] for s in final["steps"][:6]] == [0, 5, 10, 25, 50, 100]
-    names = _metric_names(cloudwatch_stack.local_dir, final["rollout_id"])
+    names = _metric_names(local_stack.local_dir, final["rollout_id"])
     assert {"Requests", "Successes", "ShadowDecisions"} <= names
     assert any(n.startswith("LatencyBucket") for n in names)
 
 
 def test_a_candidate_users_dislike_is_rolled_back_on_cloudwatch_health(
-    cloudwatch_stack: LocalStack,
+    local_stack: LocalStack,
 ) -> None:
-    agent = _agent(cloudwatch_stack, "e2e_cloudwatch_disliked")
+    agent = _agent(local_stack, "e2e_cloudwatch_disliked")
     cand = agent.register(random_mlp_policy(D, 16, seed=4))
     r = agent.promote(cand, strategy="canary", pipeline=FAST)
     assert r.status_code == 202, r.text

@@ -78,10 +78,12 @@ def test_health_from_the_embedded_cloudwatch_is_the_log_readers(demo: Api) -> No
     assert_same(from_metrics.baseline, from_logs.baseline)
 
 
-def test_the_controller_takes_a_good_candidate_to_production_on_cloudwatch_health(
-    demo: Api, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("source", ["cloudwatch", "logs"])
+def test_the_controller_takes_a_good_candidate_to_production_on_either_source(
+    demo: Api, monkeypatch: pytest.MonkeyPatch, source: str
 ) -> None:
     monkeypatch.setenv("POLICYHUB_LOCAL_TICK_SECONDS", "0.2")
+    monkeypatch.setenv("POLICYHUB_HEALTH_SOURCE", source)
     container.reset()
     r = demo.post("/policies/promote", {"version": "v1.2.5", "pipeline": COMPRESSED_PIPELINE})
     assert r.status == 202, r.body
@@ -93,7 +95,8 @@ def test_the_controller_takes_a_good_candidate_to_production_on_cloudwatch_healt
     assert [s["stage"] for s in final["steps"]][:2] == ["shadow", "canary"]
     for s in final["steps"][:6]:
         assert s["verdict"] == "healthy" and s["candidate"]["requests"] > 0
-    assert isinstance(container.health_reader(), CloudWatchHealthReader)
+    reader = CloudWatchHealthReader if source == "cloudwatch" else LogHealthReader
+    assert isinstance(container.health_reader(), reader)
 
 
 def test_a_step_younger_than_the_resolution_reads_no_traffic(demo: Api) -> None:

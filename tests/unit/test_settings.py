@@ -241,13 +241,13 @@ def test_in_lambda_the_configured_adapters_are_chosen(
 @pytest.mark.parametrize(
     ("env", "source"),
     [
-        ({}, "logs"),  # locally the exact reader (decision 121)
-        ({"POLICYHUB_HEALTH_SOURCE": "cloudwatch"}, "cloudwatch"),
+        ({}, "cloudwatch"),  # the local stack reads health as AWS does (decision 121)
+        ({"POLICYHUB_HEALTH_SOURCE": "logs"}, "logs"),
         (IN_LAMBDA, "cloudwatch"),  # in AWS the controller reads no raw logs
         ({**IN_LAMBDA, "POLICYHUB_HEALTH_SOURCE": "logs"}, "logs"),
     ],
 )
-def test_the_health_source_is_cloudwatch_in_aws_and_said_by_its_variable(
+def test_the_health_source_is_cloudwatch_unless_its_variable_says_logs(
     env: dict[str, str], source: str
 ) -> None:
     assert Settings.from_env(env).health_source == source
@@ -261,10 +261,10 @@ def test_the_health_source_chooses_the_reader_and_the_local_metrics(
     from policyhub.adapters.emf_metrics import EmfServingMetrics
     from policyhub.services.health_reader import LogHealthReader
 
-    _set(monkeypatch, {"POLICYHUB_MODE": "local"})
+    _set(monkeypatch, {"POLICYHUB_MODE": "local", "POLICYHUB_HEALTH_SOURCE": "logs"})
     assert isinstance(container.health_reader(), LogHealthReader)
     assert isinstance(container.serving_metrics(), EmfServingMetrics)
-    _set(monkeypatch, {"POLICYHUB_MODE": "local", "POLICYHUB_HEALTH_SOURCE": "cloudwatch"})
+    _set(monkeypatch, {"POLICYHUB_MODE": "local"})
     reader = container.health_reader()
     assert isinstance(reader, CloudWatchHealthReader) and reader.resolution_seconds == 1
     assert isinstance(container.serving_metrics(), PutMetricDataSink)

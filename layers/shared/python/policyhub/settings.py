@@ -129,10 +129,10 @@ LOCAL_TICK_SECONDS = Variable(
 HEALTH_SOURCE = Variable(
     "POLICYHUB_HEALTH_SOURCE",
     None,
-    "cloudwatch or logs: where the rollout controller reads a step's health. cloudwatch: "
-    "GetMetricData over the rank function's health metrics (EMF in AWS; locally the metrics "
-    "the rank path puts to the embedded CloudWatch); logs: the decision and feedback logs. "
-    "The default is cloudwatch in aws and logs locally (decisions 119-121).",
+    "cloudwatch (the default) or logs: where the rollout controller reads a step's health. "
+    "cloudwatch: GetMetricData over the rank function's health metrics (EMF in AWS; locally "
+    "the metrics the rank path puts to the embedded CloudWatch); logs: the decision and "
+    "feedback logs (decisions 119-121).",
 )
 JOB_RUNNER = Variable(
     "POLICYHUB_JOB_RUNNER",
@@ -378,9 +378,7 @@ class Settings:
             job_runner = None
         ecs_task = _ecs_task(r) if job_runner == "ecs" else None
         source = r.choice(HEALTH_SOURCE, ("cloudwatch", "logs"))
-        health_source: HealthSource = (
-            "cloudwatch" if source == "cloudwatch" or (source is None and aws) else "logs"
-        )
+        health_source: HealthSource = "logs" if source == "logs" else "cloudwatch"
         settings = cls(
             mode=mode,
             table_name=r.text(TABLE) or REGISTRY_TABLE.default_name,
