@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -104,3 +106,15 @@ def test_experiment_decisions_carry_no_health_metrics(
     EmfServingMetrics().decision("memory_manager", "experiment", None, "ex_1", 3.5, False, 0)
     doc = json.loads(capsys.readouterr().out.strip())
     assert len(doc["_aws"]["CloudWatchMetrics"]) == 1
+
+
+def test_counting_health_metrics_keeps_the_rollout_model_off_the_rank_path() -> None:
+    """Decision 096: rank's cold start loads what rank needs; the health counts need names."""
+    code = (
+        "import sys, policyhub.services.ranking, policyhub.adapters.emf_metrics, "
+        "policyhub.adapters.cloudwatch_metric_sink\n"
+        "print(sorted(m for m in ('policyhub.domain.rollout', 'policyhub.domain.health',"
+        " 'policyhub.domain.health_sums') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policyhub.domain import health_metrics, latency_buckets
+from policyhub.domain import health_metrics, health_sums, latency_buckets
 from policyhub.domain.health import VariantHealth
 from policyhub.domain.rollout import Rollout
 from policyhub.services.health_reader import LogHealthReader
@@ -177,16 +177,16 @@ def test_metric_sums_give_the_log_readers_health(stage: str, rollout: Rollout,
     records, sums = logged_and_counted(rollout, traffic)
     end = T0 + timedelta(minutes=1)
     from_logs = LogHealthReader.summarise(rollout, records, T0, end)
-    from_metrics = health_metrics.health_from_sums(rollout, sums, T0, end)
+    from_metrics = health_sums.health_from_sums(rollout, sums, T0, end)
     assert_same(from_metrics.candidate, from_logs.candidate)
     assert_same(from_metrics.baseline, from_logs.baseline)
     # what a look reads: the decade counts, then the fine buckets of the decades it needs
-    needed = health_metrics.decades_needed(rollout, sums)
-    assert health_metrics.health_from_sums(rollout, sums, T0, end, needed) == from_metrics
+    needed = health_sums.decades_needed(rollout, sums)
+    assert health_sums.health_from_sums(rollout, sums, T0, end, needed) == from_metrics
 
 
 def test_excess_violations_need_clearly_more_than_productions_rate() -> None:
     # production violates in 10 % of 1,000; the candidate's 100 of 1,000 is production's rate
-    assert health_metrics.excess_violating(100, 1000, 100, 1000) == 0
-    assert health_metrics.excess_violating(200, 1000, 100, 1000) == 200 - 100 - 31 - 1 + 1
-    assert health_metrics.excess_violating(5, 0, 0, 0) == 0
+    assert health_sums.excess_violating(100, 1000, 100, 1000) == 0
+    assert health_sums.excess_violating(200, 1000, 100, 1000) == 200 - 100 - 31 - 1 + 1
+    assert health_sums.excess_violating(5, 0, 0, 0) == 0

@@ -18,7 +18,7 @@ from typing import Any
 
 from policyhub.adapters import aws
 from policyhub.adapters.emf_metrics import NAMESPACE
-from policyhub.domain import health_metrics, latency_buckets
+from policyhub.domain import health_metrics, health_sums, latency_buckets
 from policyhub.domain.health import Health, HealthReadFailed
 from policyhub.domain.rollout import Rollout
 
@@ -78,7 +78,7 @@ class CloudWatchHealthReader:
     def read(self, rollout: Rollout, start: datetime, end: datetime) -> Health:
         first = window_start(start, self.resolution_seconds)
         if first >= end:  # the step began less than one resolution ago
-            return health_metrics.health_from_sums(rollout, {}, first, end)
+            return health_sums.health_from_sums(rollout, {}, first, end)
         # The end is exclusive (and whole seconds on moto): keep the current second's datum.
         until = end + timedelta(seconds=1)
         # One period for the whole window: one datum per query to sum (and one scan on moto).
@@ -88,7 +88,7 @@ class CloudWatchHealthReader:
             names = list(health_metrics.SUMMARY)
             fetched: set[int] = set()
             sums = self._sums(rollout.rollout_id, names, first, until, period)
-            while missing := health_metrics.decades_needed(rollout, sums) - fetched:
+            while missing := health_sums.decades_needed(rollout, sums) - fetched:
                 fetched |= missing
                 fine = [latency_buckets.NAMES[b] for d in sorted(fetched)
                         for b in latency_buckets.buckets_of_decade(d)]  # fmt: skip
@@ -97,7 +97,7 @@ class CloudWatchHealthReader:
             return HealthReadFailed(
                 window_start=first, window_end=end, error=f"{type(exc).__name__}: {exc}"[:300]
             )
-        return health_metrics.health_from_sums(rollout, sums, first, end, fetched)
+        return health_sums.health_from_sums(rollout, sums, first, end, fetched)
 
     def _sums(
         self, rollout_id: str, names: list[str], start: datetime, end: datetime, period: int

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
-from policyhub.domain.health_metrics import excess_violating
+from policyhub.domain.health_sums import excess_violating
 from policyhub.domain.interaction_records import outcome_of
 from policyhub.domain.rollout import Rollout
 from policyhub.ports import InteractionLog
@@ -56,7 +56,7 @@ class _Tally:
 
 def excess_violations(candidate: _Tally, baseline: _Tally) -> int:
     """Decisions with violations beyond what production's rate explains (one rule for every
-    reader: `health_metrics.excess_violating`)."""
+    reader: `health_sums.excess_violating`)."""
     return excess_violating(
         candidate.violating, candidate.requests, baseline.violating, baseline.requests
     )
