@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, in one run, each printing medians and ratios.
 
-    python -m bench            # rank handler vs raw onnxruntime, canary judgement, compare/train
+    python -m bench            # rank handler vs raw onnxruntime, canary judgement, a health
+                               # look on CloudWatch metrics, compare/train
     python -m bench --quick    # smaller runs of the same (a smoke test of the harness)
 """
 
@@ -15,6 +16,7 @@ def main(argv: list[str]) -> int:
     runs = [
         ["bench.rank", *(["--iterations", "300"] if quick else [])],
         ["bench.canary_sim", *(["--rollouts", "100"] if quick else ["--rollouts", "1000"])],
+        ["bench.health_look", *(["--minutes", "10", "--looks", "3"] if quick else [])],
         ["bench.compare", *(["--decisions", "100000", "--train", "20000", "--repeat", "1",
                              "--e2e-decisions", "10000"] if quick else [])],
         ["bench.log_health_look", *(["--rate", "100", "--seconds", "600", "--objects", "600",

@@ -40,6 +40,10 @@ class Access:
     start_rollouts: bool = False
     """Starts the rollout state machine (`POLICYHUB_ROLLOUT_STATE_MACHINE`,
     `policyhub.adapters.workflows.StepFunctionsStarter`)."""
+    health_metrics: bool = False
+    """Reads rollout health from CloudWatch (`cloudwatch:GetMetricData` over the rank function's
+    health metrics, `POLICYHUB_HEALTH_SOURCE=cloudwatch`, `policyhub.adapters.cloudwatch_health`)
+    instead of the interaction logs (decisions 081, 119)."""
     run_training: bool = False
     """Runs the training task on ECS Fargate (`POLICYHUB_JOB_RUNNER=ecs` and the
     `POLICYHUB_TRAINING_*` settings of `policyhub.settings`)."""
@@ -126,10 +130,11 @@ TRAINING_SCHEDULE = FunctionSpec(
 )
 ROLLOUT_CONTROLLER = FunctionSpec(
     "rollout_controller",
-    # Reads the window's decision and feedback logs to judge health (decision 081).
-    Access(table=Level.WRITE, interactions=Level.READ, rollout_alarms=True),
-    memory_mb=1769,  # one full vCPU: the health read parses a step's logs
-    timeout_seconds=300,
+    # Judges a step from the CloudWatch health metrics (decision 119): no log reads, so neither
+    # the interaction bucket nor a vCPU to parse a step's logs (decision 081's interim).
+    Access(table=Level.WRITE, health_metrics=True, rollout_alarms=True),
+    memory_mb=512,
+    timeout_seconds=60,  # one or two GetMetricData calls and a few registry writes
     description="Rollout workflow task: judge the current step and apply the decision.",
 )
 ROLLOUT_ALARM = FunctionSpec(

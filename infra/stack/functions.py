@@ -19,8 +19,8 @@ from constructs import Construct
 
 from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
 from policyhub.resources import TABLES, GlobalIndex
+from policyhub.settings import HEALTH_SOURCE, MODE, Mode
 from policyhub.settings import MAX_ARTIFACT_BYTES as MAX_ARTIFACT_BYTES_SETTING
-from policyhub.settings import MODE, Mode
 
 from .catalog import Access, FunctionSpec, Level
 from .config import StackConfig
@@ -57,6 +57,7 @@ MAX_ARTIFACT_BYTES = 4 * 1024 * 1024
 # `policyhub.adapters.cloudwatch_alarms.alarm_names`: policyhub-rollout-<rollout id>-<kind>.
 ROLLOUT_ALARM_PREFIX = "policyhub-rollout-"
 ROLLOUT_ALARM_ACTIONS: tuple[str, ...] = ("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms")
+HEALTH_METRICS_ACTION = "cloudwatch:GetMetricData"
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,11 @@ class ServingFunctions(Construct):
         acknowledge(
             role,
             "AwsSolutions-IAM5",
-            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions"
+            + (", nor does cloudwatch:GetMetricData (the rollout health read)."
+               if spec.access.health_metrics else "."),
             finding="Resource::*",
-        )
+        )  # fmt: skip
         environment = self._environment(spec.access)
         grant(role, spec.access, self._dest)
         self.roles[spec.name] = role
@@ -215,6 +218,8 @@ def environment(access: Access, dest: Destinations, log_level: str) -> dict[str,
         env[CURSOR_SECRET_ENV] = dest.data.signing_secret.secret_arn
     if access.log_stream:
         env[LOG_STREAM_ENV] = dest.log_stream_name
+    if access.health_metrics:
+        env[HEALTH_SOURCE.name] = "cloudwatch"
     return env
 
 
@@ -270,6 +275,11 @@ def grant(role: iam.Role, access: Access, dest: Destinations) -> None:
             "Each rollout gets its own alarms named policyhub-rollout-<rollout id>-<kind>, "
             "created at run time; the grant is limited to alarms with that prefix.",
             finding=f"Resource::{nag_resource(role, rollout_alarm_arns(role))}",
+        )
+    if access.health_metrics:
+        # GetMetricData has no resource-level permissions (acknowledged with X-Ray's `*`).
+        role.add_to_policy(
+            iam.PolicyStatement(actions=[HEALTH_METRICS_ACTION], resources=["*"])
         )
     if access.log_stream:
         role.add_to_policy(

@@ -3,12 +3,13 @@
 From the function's handler (and, for a route, the modules its route names: the endpoint and
 its response models, which `api/routes.py` and `api/resolver.py` import by name) every import
 of a policyhub module is followed, at module level and inside functions alike (a lazy import
-still runs when that code path does), except under `if TYPE_CHECKING:`. The composition root
-`policyhub.api.container` is the one exception: its factories import lazily so that each
-function loads only the services it uses, so its function-level imports count only for the
-factories the scanned code calls (`container.<factory>(`) and the factories those call. The
-OpenAPI document resolves every route, so code that calls `openapi_document(` pulls in every
-route's modules. What remains outside policyhub and the standard library is the set of
+still runs when that code path does), except under `if TYPE_CHECKING:` and under
+`if <settings>.mode is Mode.LOCAL:` (the local stack's stand-ins, never run in AWS). The
+composition root `policyhub.api.container` is the one exception: its factories import lazily
+so that each function loads only the services it uses, so its function-level imports count
+only for the factories the scanned code calls (`container.<factory>(`) and the factories those
+call. The OpenAPI document resolves every route, so code that calls `openapi_document(` pulls
+in every route's modules. What remains outside policyhub and the standard library is the set of
 third-party top-level modules the function may import.
 """
 
@@ -66,17 +67,28 @@ def module_path(name: str) -> Path | None:
     return None
 
 
-def _is_type_checking(node: ast.If) -> bool:
+def _never_in_aws(node: ast.If) -> bool:
+    """`if TYPE_CHECKING:`, or `if <settings>.mode is Mode.LOCAL:`: neither body runs in AWS."""
     test = node.test
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Is):
+        left, right = test.left, test.comparators[0]
+        return (
+            isinstance(left, ast.Attribute)
+            and left.attr == "mode"
+            and isinstance(right, ast.Attribute)
+            and right.attr == "LOCAL"
+            and isinstance(right.value, ast.Name)
+            and right.value.id == "Mode"
+        )
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
     )
 
 
 def _walk(node: ast.AST) -> Iterator[ast.AST]:
-    """`ast.walk` that skips the bodies of `if TYPE_CHECKING:`."""
+    """`ast.walk` that skips the bodies of what `_never_in_aws` names."""
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _is_type_checking(child):
+        if isinstance(child, ast.If) and _never_in_aws(child):
             for other in child.orelse:
                 yield other
                 yield from _walk(other)

@@ -87,7 +87,7 @@ def test_functions_that_read_the_interaction_logs_run_from_the_analysis_image() 
     image = {spec.name for spec in functions_packaged_as(Packaging.IMAGE)}
     assert image == {
         "get_status", "start_experiment", "get_experiment", "stop_experiment", "train_policy",
-        "compare_policies", "training_schedule", "rollout_controller",
+        "compare_policies", "training_schedule",
     }  # fmt: skip
     for name in ("rank", "feedback", AUTHORIZER.name, "get_policy", "rollout_alarm"):
         (spec,) = [s for s in SPECS if s.name == name]

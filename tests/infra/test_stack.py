@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match, Template
 from infra.stack.api import GATEWAY_RESPONSES
 from infra.stack.catalog import (
     AUTHORIZER,
+    ROLLOUT_CONTROLLER,
     ROUTE_ACCESS,
     WORKER_FUNCTIONS,
     FunctionSpec,
@@ -26,9 +27,23 @@ from infra.stack.training import JOB_RUNNER_ENV
 from policyhub.adapters.emf_metrics import EmfServingMetrics
 from policyhub.api.routes import ROUTES
 from policyhub.resources import BUCKETS, REGISTRY_TABLE, TABLES
-from policyhub.settings import LAMBDA_MARKER, MODE, Mode, Settings, required_in_aws
+from policyhub.settings import (
+    HEALTH_SOURCE,
+    LAMBDA_MARKER,
+    MODE,
+    Mode,
+    Settings,
+    required_in_aws,
+)
 
-from .conftest import Synthesized, actions_of, function_described, render, statements_of_role
+from .conftest import (
+    Synthesized,
+    actions_of,
+    function_described,
+    render,
+    role_of,
+    statements_of_role,
+)
 
 pytestmark = pytest.mark.xdist_group("infra")
 
@@ -330,6 +345,29 @@ def test_only_routes_that_need_them_reach_buckets_secret_and_stream(
     assert ("ecs:RunTask" in actions) == access.run_training
     assert ("iam:PassRole" in actions) == access.run_training
     assert (env.get(JOB_RUNNER_ENV) == "ecs") == access.run_training
+
+
+@pytest.mark.parametrize("spec", all_function_specs(), ids=lambda s: s.name)
+def test_only_the_controller_reads_health_metrics_and_it_reads_no_logs(
+    synthesized: Synthesized, spec: FunctionSpec
+) -> None:
+    """Decision 119: the controller judges from GetMetricData (no resource-level permissions,
+    so `*`), with the health source said in its environment, and cannot read the logs."""
+    _, fn = function_described(synthesized, spec.description[:256])
+    statements = statements_of_role(synthesized, role_of(fn))
+    env = fn["Properties"]["Environment"]["Variables"]
+    reads_metrics = [st for st in statements if "cloudwatch:GetMetricData" in actions_of([st])]
+    assert bool(reads_metrics) == spec.access.health_metrics == (spec is ROLLOUT_CONTROLLER)
+    assert (env.get(HEALTH_SOURCE.name) == "cloudwatch") == spec.access.health_metrics
+    if spec is ROLLOUT_CONTROLLER:
+        assert [st["Resource"] for st in reads_metrics] == ["*"]
+        # CDK merges it with X-Ray's statement, the other action without resource-level rights
+        assert actions_of(reads_metrics) - {"cloudwatch:GetMetricData"} <= {
+            "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+        }  # fmt: skip
+        assert not {"s3:GetObject", "s3:ListBucket"} & actions_of(statements)
+        assert Settings.from_env({**{k: render(v) for k, v in env.items()},
+                                  LAMBDA_MARKER: spec.name}).health_source == "cloudwatch"
 
 
 @pytest.mark.parametrize("spec", all_function_specs(), ids=lambda s: s.name)

@@ -177,7 +177,9 @@ def test_the_controller_and_alarm_rollback_can_do_what_a_rollout_step_does(
         _, fn = function_described(synthesized, spec.description)
         actions = actions_of(statements_of_role(synthesized, role_of(fn)))
         assert {"dynamodb:UpdateItem", "cloudwatch:DeleteAlarms"} <= actions, spec.name
-        assert ("s3:GetObject" in actions) == (spec is ROLLOUT_CONTROLLER)  # health from logs
+        # health from CloudWatch metrics, not from the logs (decision 119)
+        assert ("cloudwatch:GetMetricData" in actions) == (spec is ROLLOUT_CONTROLLER)
+        assert "s3:GetObject" not in actions
         assert "states:StartExecution" not in actions
 
 

@@ -296,7 +296,7 @@ def test_an_abort_while_the_controller_is_mid_step_leaves_one_consistent_state(d
     service = container.rollouts()
     before = service.get("demo", "memory_manager", rollout["rollout_id"])
     now = before.started_at.__class__.now(before.started_at.tzinfo)
-    health = service._health.read(before, before.step_started_at, now)
+    health = container.health_reader().read(before, before.step_started_at, now)
     decision = step(before, health, now)  # the controller has judged …
     assert (
         demo.post(

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from policyhub.adapters.emf_metrics import EmfRolloutMetrics, EmfServingMetrics
+from policyhub.domain import latency_buckets
 
 
 def test_a_rollback_is_counted_by_agent_in_one_emf_document(
@@ -71,3 +74,47 @@ def test_serving_metrics_stay_silent_when_disabled(
     metrics.decision("memory_manager", "canary", "ro_1", None, 3.5, False, 0)
     metrics.feedback("memory_manager", "canary", "ro_1", success=True)
     assert capsys.readouterr().out == ""
+
+
+def test_a_rollout_decision_counts_its_health_metrics_under_the_rollout_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    EmfServingMetrics().decision(
+        "memory_manager", "production", "ro_1", None, 3.5, False, 2, shadow=True, shadow_error=True
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1
+    doc = json.loads(lines[0])
+    serving, health = doc["_aws"]["CloudWatchMetrics"]
+    assert serving["Dimensions"] == [["agent_type", "variant"], ["rollout_id", "variant"]]
+    assert health["Namespace"] == "PolicyHub"
+    assert health["Dimensions"] == [["rollout_id", "variant"]]
+    bucket = latency_buckets.metric_name(3.5)
+    names = {m["Name"] for m in health["Metrics"]}
+    decade = latency_buckets.decade_name(3.5)
+    assert names == {bucket, decade, "ViolatingDecisions", "ShadowDecisions", "ShadowErrors"}
+    assert all(doc[name] == 1.0 for name in names)
+    # Requests and Errors are the first directive's: no name is in both
+    assert not names & {m["Name"] for m in serving["Metrics"]}
+
+
+def test_experiment_decisions_carry_no_health_metrics(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    EmfServingMetrics().decision("memory_manager", "experiment", None, "ex_1", 3.5, False, 0)
+    doc = json.loads(capsys.readouterr().out.strip())
+    assert len(doc["_aws"]["CloudWatchMetrics"]) == 1
+
+
+def test_counting_health_metrics_keeps_the_rollout_model_off_the_rank_path() -> None:
+    """Decision 096: rank's cold start loads what rank needs; the health counts need names."""
+    code = (
+        "import sys, policyhub.services.ranking, policyhub.adapters.emf_metrics, "
+        "policyhub.adapters.cloudwatch_metric_sink\n"
+        "print(sorted(m for m in ('policyhub.domain.rollout', 'policyhub.domain.health',"
+        " 'policyhub.domain.health_sums') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -100,6 +100,7 @@ def test_local_mode_is_refused_inside_lambda() -> None:
         ("POLICYHUB_TRAINING_WINDOW_HOURS", "0", "at least 1"),
         ("POLICYHUB_JOB_RUNNER", "thread", "must be one of ecs, local"),
         ("POLICYHUB_MODE", "prod", "must be one of aws, local"),
+        ("POLICYHUB_HEALTH_SOURCE", "prometheus", "must be one of cloudwatch, logs"),
     ],
 )
 def test_an_invalid_value_fails_the_load_naming_its_variable(
@@ -236,6 +237,42 @@ def test_in_lambda_the_configured_adapters_are_chosen(
     assert isinstance(container.log_sink(), FirehoseSink)
     assert isinstance(container.workflows(), StepFunctionsStarter)
     assert isinstance(container.job_runner(), EcsJobRunner)
+
+
+@pytest.mark.parametrize(
+    ("env", "source"),
+    [
+        ({}, "cloudwatch"),  # the local stack reads health as AWS does (decision 121)
+        ({"POLICYHUB_HEALTH_SOURCE": "logs"}, "logs"),
+        (IN_LAMBDA, "cloudwatch"),  # in AWS the controller reads no raw logs
+        ({**IN_LAMBDA, "POLICYHUB_HEALTH_SOURCE": "logs"}, "logs"),
+    ],
+)
+def test_the_health_source_is_cloudwatch_unless_its_variable_says_logs(
+    env: dict[str, str], source: str
+) -> None:
+    assert Settings.from_env(env).health_source == source
+
+
+def test_the_health_source_chooses_the_reader_and_the_local_metrics(
+    monkeypatch: pytest.MonkeyPatch, fresh_container: None
+) -> None:
+    from policyhub.adapters.cloudwatch_health import CloudWatchHealthReader
+    from policyhub.adapters.cloudwatch_metric_sink import PutMetricDataSink
+    from policyhub.adapters.emf_metrics import EmfServingMetrics
+    from policyhub.services.health_reader import LogHealthReader
+
+    _set(monkeypatch, {"POLICYHUB_MODE": "local", "POLICYHUB_HEALTH_SOURCE": "logs"})
+    assert isinstance(container.health_reader(), LogHealthReader)
+    assert isinstance(container.serving_metrics(), EmfServingMetrics)
+    _set(monkeypatch, {"POLICYHUB_MODE": "local"})
+    reader = container.health_reader()
+    assert isinstance(reader, CloudWatchHealthReader) and reader.resolution_seconds == 1
+    assert isinstance(container.serving_metrics(), PutMetricDataSink)
+    _set(monkeypatch, {**EVERYTHING, "AWS_DEFAULT_REGION": "us-east-1"})
+    reader = container.health_reader()
+    assert isinstance(reader, CloudWatchHealthReader) and reader.resolution_seconds == 60
+    assert isinstance(container.serving_metrics(), EmfServingMetrics)
 
 
 def test_a_function_without_its_settings_fails_at_cold_start_naming_them(

@@ -42,7 +42,7 @@ def test_an_agent_never_has_two_active_jobs(steps: list[Op]) -> None:
     runner = RecordingRunner()
     registry = Registry(store, MemoryArtifactStore(), clock, _no_validation, 1 << 20)
     service = TrainingService(
-        jobs, registry, MemoryInteractionLog(), runner, FixedAgents(), clock
+        jobs, registry, MemoryInteractionLog, runner, FixedAgents(), clock
     )
     for op, agent_index, minutes in steps:
         agent = AGENTS[agent_index]

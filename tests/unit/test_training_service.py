@@ -65,7 +65,7 @@ def world() -> World:
     logs, runner = MemoryInteractionLog(), RecordingRunner()
     agents = FixedAgents(("acme", AGENT), ("acme", "search"))
     config = TrainingConfig(min_new_interactions=300, trainer=TrainerConfig(n_bootstrap=50))
-    service = TrainingService(jobs, registry, logs, runner, agents, clock, config)
+    service = TrainingService(jobs, registry, lambda: logs, runner, agents, clock, config)
     return World(store, jobs, logs, runner, clock, registry, service, agents)
 
 

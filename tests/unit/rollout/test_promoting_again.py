@@ -76,7 +76,7 @@ class World:
         )
         self.health = ScriptedHealth()
         self.rollouts = RolloutService(
-            self.store, self.registry, self.health, Nothing(), self.clock, Nothing()
+            self.store, self.registry, lambda: self.health, Nothing(), self.clock, Nothing()
         )
         for seed in range(3):
             self.registry.register(ADMIN, T, A, random_linear_policy(3, seed=seed), SCHEMA)

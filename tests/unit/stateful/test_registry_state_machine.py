@@ -95,7 +95,7 @@ class Pipeline(RuleBasedStateMachine):
         )
         self.health = ScriptedHealth()
         self.rollouts = RolloutService(
-            self.store, self.registry, self.health, Nothing(), self.clock, Nothing()
+            self.store, self.registry, lambda: self.health, Nothing(), self.clock, Nothing()
         )
         self.versions: list[str] = []
         self.ever_production: set[str] = set()

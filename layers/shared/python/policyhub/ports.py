@@ -169,7 +169,13 @@ class ServingMetrics(Protocol):
         latency_ms: float,
         error: bool,
         violations: int,
-    ) -> None: ...
+        shadow: bool = False,
+        shadow_error: bool = False,
+    ) -> None:
+        """One decision: `variant` as assigned, `error` when the assigned policy failed,
+        `violations` the constraint violations of its ranking, `shadow`/`shadow_error` when
+        a shadow candidate scored it (and failed)."""
+        ...
 
     def feedback(
         self, agent_type: str, variant: str, rollout_id: str | None, success: bool | None

@@ -44,6 +44,7 @@ from policyhub.resources import ARTIFACT_BUCKET, INTERACTION_BUCKET, REGISTRY_TA
 MIB = 1024 * 1024
 
 RunnerKind = Literal["ecs", "local"]
+HealthSource = Literal["cloudwatch", "logs"]
 
 
 class ConfigurationError(RuntimeError):
@@ -125,6 +126,14 @@ LOCAL_TICK_SECONDS = Variable(
     "0.5",
     "Local rollout thread only: seconds between its looks at active rollouts (> 0).",
 )
+HEALTH_SOURCE = Variable(
+    "POLICYHUB_HEALTH_SOURCE",
+    None,
+    "cloudwatch (the default) or logs: where the rollout controller reads a step's health. "
+    "cloudwatch: GetMetricData over the rank function's health metrics (EMF in AWS; locally "
+    "the metrics the rank path puts to the embedded CloudWatch); logs: the decision and "
+    "feedback logs (decisions 119-121).",
+)
 JOB_RUNNER = Variable(
     "POLICYHUB_JOB_RUNNER",
     None,
@@ -175,6 +184,7 @@ VARIABLES: tuple[Variable, ...] = (
     POINTER_TTL_SECONDS,
     ROLLOUT_STATE_MACHINE,
     LOCAL_TICK_SECONDS,
+    HEALTH_SOURCE,
     JOB_RUNNER,
     MIN_NEW_INTERACTIONS,
     TRAINING_WINDOW_HOURS,
@@ -322,6 +332,7 @@ class Settings:
     pointer_ttl_seconds: float
     rollout_state_machine: str | None
     local_tick_seconds: float
+    health_source: HealthSource
     job_runner: RunnerKind | None
     """None only in aws without `POLICYHUB_JOB_RUNNER`: this process cannot start jobs."""
     min_new_interactions: int
@@ -366,6 +377,8 @@ class Settings:
         else:
             job_runner = None
         ecs_task = _ecs_task(r) if job_runner == "ecs" else None
+        source = r.choice(HEALTH_SOURCE, ("cloudwatch", "logs"))
+        health_source: HealthSource = "logs" if source == "logs" else "cloudwatch"
         settings = cls(
             mode=mode,
             table_name=r.text(TABLE) or REGISTRY_TABLE.default_name,
@@ -378,6 +391,7 @@ class Settings:
             pointer_ttl_seconds=r.seconds(POINTER_TTL_SECONDS, positive=False),
             rollout_state_machine=r.given(ROLLOUT_STATE_MACHINE),
             local_tick_seconds=r.seconds(LOCAL_TICK_SECONDS, positive=True),
+            health_source=health_source,
             job_runner=job_runner,
             min_new_interactions=r.integer(MIN_NEW_INTERACTIONS, minimum=1),
             training_window_hours=r.integer(TRAINING_WINDOW_HOURS, minimum=1),

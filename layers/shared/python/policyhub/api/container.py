@@ -30,14 +30,18 @@ from policyhub.services.serving_view_cache import ServingViewCache
 from policyhub.settings import Mode, Need, settings
 
 if TYPE_CHECKING:  # imported by the functions that use them: each Lambda loads what it needs
+    from policyhub.adapters.cloudwatch_health import CloudWatchHealthReader
+    from policyhub.adapters.cloudwatch_metric_sink import PutMetricDataSink
     from policyhub.adapters.dynamo_jobs import DynamoJobStore
     from policyhub.adapters.ecs_jobs import EcsJobRunner
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
     from policyhub.adapters.local_jobs import ThreadJobRunner
     from policyhub.adapters.local_log_sink import BatchingS3Sink
     from policyhub.adapters.workflows import LocalRolloutRunner, StepFunctionsStarter
     from policyhub.domain.training import TrainingJob
     from policyhub.services.comparison import CompareService
     from policyhub.services.experiments import ExperimentService
+    from policyhub.services.health_reader import LogHealthReader
     from policyhub.services.rollouts import RolloutService
     from policyhub.services.training import TrainingService
 
@@ -86,11 +90,24 @@ def log_sink() -> FirehoseSink | BatchingS3Sink:
     s = settings()
     if s.log_stream:
         return FirehoseSink(s.log_stream, s.interaction_bucket)
-    s.require(Need.LOG_STREAM)
-    # DuckDB writes the local sink's Parquet: rank and feedback in AWS never load it (117).
-    from policyhub.adapters.local_log_sink import BatchingS3Sink
+    if s.mode is Mode.LOCAL:  # never in AWS: rank and feedback there lack DuckDB (117, 118)
+        from policyhub.adapters.local_log_sink import BatchingS3Sink
 
-    return BatchingS3Sink(s.interaction_bucket)
+        return BatchingS3Sink(s.interaction_bucket)
+    s.require(Need.LOG_STREAM)
+    raise AssertionError("aws mode without a log stream is refused by Settings.require")
+
+
+@cache
+def serving_metrics() -> EmfServingMetrics | PutMetricDataSink:
+    """EMF in AWS; locally, when health comes from CloudWatch, the same health metrics put to
+    the embedded CloudWatch (moto reads no EMF)."""
+    s = settings()
+    if s.mode is Mode.LOCAL and s.health_source == "cloudwatch":
+        from policyhub.adapters.cloudwatch_metric_sink import PutMetricDataSink
+
+        return PutMetricDataSink()
+    return EmfServingMetrics()
 
 
 @cache
@@ -101,7 +118,7 @@ def rank_service() -> RankService:
         SessionCache(max_artifact_bytes=s.max_artifact_bytes),
         S3ArtifactStore(s.artifact_bucket),
         log_sink(),
-        EmfServingMetrics(),
+        serving_metrics(),
         SystemClock(),
         PowertoolsOnce(s.table_name, "feedback"),
         max_artifact_bytes=s.max_artifact_bytes,
@@ -123,24 +140,37 @@ def workflows() -> StepFunctionsStarter | LocalRolloutRunner | NotConfigured:
 @cache
 def rollouts() -> RolloutService:
     from policyhub.adapters.cloudwatch_alarms import CloudWatchRolloutAlarms
-    from policyhub.adapters.interaction_log_reader import S3InteractionLog
-    from policyhub.services.health_reader import LogHealthReader
     from policyhub.services.rollouts import RolloutService
 
-    s = settings()
     return RolloutService(
         store(),
         registry(),
-        LogHealthReader(
-            # The controller looks at the same growing window again and again: keep an hour
-            # of a busy local stack's logs on disk (decision 113).
-            S3InteractionLog(s.interaction_bucket, written_by_local_sink=s.local_log_sink,
-                             max_cached_bytes=2 << 30)
-        ),
+        health_reader,
         workflows(),
         SystemClock(),
         CloudWatchRolloutAlarms(),
         EmfRolloutMetrics(),
+    )
+
+
+def health_reader() -> CloudWatchHealthReader | LogHealthReader:
+    s = settings()
+    if s.health_source == "cloudwatch":
+        from policyhub.adapters.cloudwatch_health import CloudWatchHealthReader
+
+        # EMF metrics are per minute; the local sink stamps each datum with its second.
+        return CloudWatchHealthReader(resolution_seconds=1 if s.mode is Mode.LOCAL else 60)
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
+    from policyhub.services.health_reader import LogHealthReader
+
+    return LogHealthReader(
+        # The controller looks at the same growing window again and again: keep an hour of a
+        # busy local stack's logs on disk (decision 113).
+        S3InteractionLog(
+            s.interaction_bucket,
+            written_by_local_sink=s.local_log_sink,
+            max_cached_bytes=2 << 30,
+        )
     )
 
 
@@ -165,12 +195,17 @@ def reset() -> None:
         close = getattr(log_sink(), "close", None)  # the local sink's flusher
         if close is not None:
             close()
+    if serving_metrics.cache_info().currsize:
+        close = getattr(serving_metrics(), "close", None)
+        if close is not None:
+            close()
     for f in (
         store,
         registry,
         keys,
         constraints,
         log_sink,
+        serving_metrics,
         rank_service,
         workflows,
         rollouts,
@@ -213,8 +248,14 @@ def run_training_job(tenant_id: str, agent_type: str, job_id: str) -> TrainingJo
 
 
 @cache
-def training() -> TrainingService:
+def interaction_log() -> S3InteractionLog:
     from policyhub.adapters.interaction_log_reader import S3InteractionLog
+
+    return S3InteractionLog(settings().interaction_bucket)
+
+
+@cache
+def training() -> TrainingService:
     from policyhub.adapters.log_partitions import S3AgentDirectory
     from policyhub.services.training import TrainingConfig, TrainingService
 
@@ -222,7 +263,7 @@ def training() -> TrainingService:
     return TrainingService(
         job_store(),
         registry(),
-        S3InteractionLog(s.interaction_bucket),
+        interaction_log,
         job_runner(),
         S3AgentDirectory(s.interaction_bucket),
         SystemClock(),
@@ -253,5 +294,5 @@ def _reset_learning() -> None:
         stop = getattr(job_runner(), "stop", None)
         if stop is not None:
             stop()
-    for f in (job_store, job_runner, training, comparisons):
+    for f in (job_store, job_runner, interaction_log, training, comparisons):
         f.cache_clear()

@@ -8,7 +8,6 @@ variant of one rollout, over one window, aggregated in SQL over the window's rec
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from policyhub.domain.health import Health, HealthReadFailed, HealthWindow, VariantHealth
+from policyhub.domain.health_sums import excess_violating
 from policyhub.domain.interaction_records import OUTCOME_SUCCESS
 from policyhub.domain.rollout import Rollout
 from policyhub.ports import InteractionLog, LogTable
@@ -51,17 +51,11 @@ class _Tally:
 
 
 def excess_violations(candidate: _Tally, baseline: _Tally) -> int:
-    """Decisions with violations beyond what production's rate explains (about 3 sigma).
-
-    Any policy "violates" pinned positions and blocked items it cannot know about; only a
-    clearly higher rate than production's is the candidate's fault.
-    """
-    if candidate.requests == 0:
-        return 0
-    rate = baseline.violating / baseline.requests if baseline.requests else 0.0
-    expected = rate * candidate.requests
-    threshold = expected + 3 * math.sqrt(max(expected, 1.0)) + 1
-    return max(0, math.ceil(candidate.violating - threshold))
+    """Decisions with violations beyond what production's rate explains (one rule for every
+    reader: `health_sums.excess_violating`)."""
+    return excess_violating(
+        candidate.violating, candidate.requests, baseline.violating, baseline.requests
+    )
 
 
 _SIDE = """

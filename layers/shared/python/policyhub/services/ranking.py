@@ -144,6 +144,8 @@ class RankService:
             latency_ms,
             scored.error is not None,
             enforced.total_violations,
+            shadow is not None,
+            shadow is not None and bool(shadow["error"]),
         )
         t4 = time.perf_counter()
         self.timings = {"route": t1 - t0, "score": t2 - t1, "constraints": t3 - t2, "log": t4 - t3}

@@ -102,7 +102,7 @@ class RolloutService:
         self,
         store: PolicyStore,
         registry: Registry,
-        health: HealthReader,
+        health: Callable[[], HealthReader],
         workflows: WorkflowStarter,
         clock: Clock,
         alarms: RolloutAlarms,
@@ -112,7 +112,10 @@ class RolloutService:
         self._metrics = metrics
         self._store = store
         self._registry = registry
-        self._health = health
+        # Built at the first look: only the controller judges health, and the functions that
+        # promote, roll back or abort lack the log readers' packages (decision 117).
+        self._health_reader = health
+        self._health: HealthReader | None = None
         self._workflows = workflows
         self._clock = clock
 
@@ -281,6 +284,8 @@ class RolloutService:
         if rollout.is_terminal or (rollout.state is RolloutState.PROMOTED and not rollout.watching):
             return Tick(True, 0, rollout.state.value, None)
         now = self._clock.now()
+        if self._health is None:
+            self._health = self._health_reader()
         health = self._health.read(rollout, rollout.step_started_at, now)
         decision = step(rollout, health, now)
         after = apply(rollout, decision, now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -130,7 +130,7 @@ class TrainingService:
         self,
         jobs: JobStore,
         registry: Registry,
-        logs: InteractionLog,
+        logs: Callable[[], InteractionLog],
         runner: JobRunner,
         agents: AgentDirectory,
         clock: Clock,
@@ -138,7 +138,9 @@ class TrainingService:
     ) -> None:
         self._jobs = jobs
         self._registry = registry
-        self._logs = logs
+        # Opened when a job is counted or run: the functions that only list or get jobs lack
+        # the log reader's packages (decision 117).
+        self._open_logs = logs
         self._runner = runner
         self._agents = agents
         self._clock = clock
@@ -160,7 +162,7 @@ class TrainingService:
         self, tenant_id: str, agent_type: str, since: datetime, until: datetime
     ) -> int:
         """Feedback-joined decisions logged in [since, until] (opted-out ones excluded)."""
-        with self._logs.table(tenant_id, agent_type, since, until) as table:
+        with self._open_logs().table(tenant_id, agent_type, since, until) as table:
             return LogWindow(table).joined_count()
 
     # ---- start -----------------------------------------------------------------------------
@@ -280,7 +282,8 @@ class TrainingService:
     def _train(
         self, tenant_id: str, agent_type: str, job: TrainingJob, train: Trainer
     ) -> tuple[str, int]:
-        with self._logs.table(tenant_id, agent_type, job.window_start, job.window_end) as table:
+        logs = self._open_logs()
+        with logs.table(tenant_id, agent_type, job.window_start, job.window_end) as table:
             window = LogWindow(table)
             schema = window.dominant_schema()
             if schema is None:
