@@ -39,8 +39,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("reliability-faul
 
 @pytest.fixture
 def acme(embedded_aws: None, monkeypatch: pytest.MonkeyPatch) -> ProbeApi:
-    """acme with v1.0.0 retired, v1.0.1 in production and v1.0.2 a candidate; EMF on stdout."""
+    """acme with v1.0.0 retired, v1.0.1 in production and v1.0.2 a candidate; EMF on stdout,
+    as in AWS (the local stack puts its metrics to the embedded CloudWatch instead unless rollout
+    health comes from the logs, decision 120)."""
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("POLICYHUB_HEALTH_SOURCE", "logs")
     monkeypatch.setenv("POLICYHUB_POINTER_TTL_SECONDS", "0")
     container.reset()
     api = ProbeApi(new_key("acme"), fault_injected=True)

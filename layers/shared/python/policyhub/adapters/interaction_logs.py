@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from policyhub.adapters import aws
 
 logger = logging.getLogger("policyhub.logs")
@@ -33,7 +35,9 @@ def partition(tenant_id: str, agent_type: str, at: datetime) -> str:
 
 
 def _line(record: Mapping[str, Any]) -> bytes:
-    return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    # orjson: ~60 µs for a 100-candidate decision where json.dumps took ~590 µs of rank's time
+    # in AWS (the benchmark's in-memory sink does not serialize); UTF-8 as is, which JSON allows.
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def local_object_key(prefix: str, written_ms: int) -> str:
