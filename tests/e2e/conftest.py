@@ -18,6 +18,8 @@ import boto3
 import pytest
 import requests
 
+from tests.support.interactions import object_records
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -110,5 +112,5 @@ def logged_records(stack: LocalStack, agent: str) -> list[dict[str, Any]]:
     for page in pages:
         for obj in page.get("Contents", []):
             body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            records += [json.loads(line) for line in body.splitlines() if line.strip()]
+            records += object_records(body)
     return records

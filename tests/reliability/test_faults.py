@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from policyhub.adapters import aws
 from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX, PREFIX
-from policyhub.adapters.log_table import PARQUET_MAGIC, LogTable
 from policyhub.adapters.s3_artifacts import artifact_key
 from policyhub.api import container
 from policyhub.settings import settings
@@ -32,7 +29,7 @@ from tests.reliability.support import (
     table_snapshot,
 )
 from tests.support.api import new_key
-from tests.support.interactions import logged
+from tests.support.interactions import logged, object_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("reliability-faults")]
 
@@ -238,25 +235,13 @@ def test_feedback_with_the_idempotency_table_throttled_is_503_and_retry_records_
 
 
 # ---- interaction-log sink failures ----------------------------------------------------------
-def _object_records(body: bytes) -> list[dict[str, Any]]:
-    """The records of a log object (Parquet) or a dead-letter object (JSON lines)."""
-    if body[:4] != PARQUET_MAGIC:
-        return [json.loads(line) for line in body.splitlines()]
-    with tempfile.TemporaryDirectory() as folder:
-        path = str(Path(folder) / "object.parquet")
-        Path(path).write_bytes(body)
-        with LogTable([path]) as table:
-            return [{"decision_id": d, "type": t}
-                    for d, t in table.rows("SELECT decision_id, type FROM records")]
-
-
 def _records_everywhere(caplog: pytest.LogCaptureFixture) -> dict[str, int]:
     """decision ids found in the log prefix, the dead-letter prefix and the error log."""
     bucket = settings().interaction_bucket
     seen: dict[str, int] = {}
     for prefix in (PREFIX, DEAD_LETTER_PREFIX):
         for body in bucket_objects(bucket, prefix + "/").values():
-            for found in _object_records(body):
+            for found in object_records(body):
                 seen[found["decision_id"] + found["type"]] = seen.get(found["decision_id"], 0) + 1
     for rec in caplog.records:
         if rec.getMessage().startswith("interaction record not delivered: "):
