@@ -14,12 +14,12 @@ from policyhub.adapters.cloudwatch_metric_sink import PutMetricDataSink
 from policyhub.adapters.interaction_log_reader import S3InteractionLog
 from policyhub.adapters.local_log_sink import BatchingS3Sink
 from policyhub.api import container
-from policyhub.domain import latency_buckets
-from policyhub.domain.health import HealthReadFailed, HealthWindow, VariantHealth
+from policyhub.domain.health import HealthReadFailed, HealthWindow
 from policyhub.services.health_reader import LogHealthReader
 from policyhub.settings import settings
 from tests.integration.test_serving import rank_body
 from tests.support.api import Api
+from tests.support.health import assert_same
 from tests.support.traffic import COMPRESSED_PIPELINE, balanced_users, drive_until, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rollouts")]
@@ -35,17 +35,6 @@ def demo(embedded_aws: None, monkeypatch: pytest.MonkeyPatch) -> Api:
     monkeypatch.setenv("POLICYHUB_HEALTH_SOURCE", "cloudwatch")
     container.reset()
     return Api(seed_demo(None).admin_key)
-
-
-def assert_same(metrics: VariantHealth | None, logs: VariantHealth | None) -> None:
-    assert metrics is not None and logs is not None
-    for name in ("requests", "errors", "feedback_successes", "feedback_failures",
-                 "constraint_violations", "shadow_decisions", "shadow_errors"):  # fmt: skip
-        assert getattr(metrics, name) == getattr(logs, name), name
-    for name in ("latency_p50_ms", "latency_p93_ms", "latency_p95_ms", "latency_p97_ms"):
-        got, exact = getattr(metrics, name), getattr(logs, name)
-        assert got is not None and exact is not None, name
-        assert abs(got - exact) <= latency_buckets.RELATIVE_WIDTH * exact, (name, got, exact)
 
 
 def test_health_from_the_embedded_cloudwatch_is_the_log_readers(demo: Api) -> None:

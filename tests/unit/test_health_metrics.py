@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from policyhub.adapters.log_table import LogTable
 from policyhub.domain import health_metrics, health_sums, latency_buckets
-from policyhub.domain.health import VariantHealth
 from policyhub.domain.rollout import Rollout
 from policyhub.services.health_reader import LogHealthReader
+from tests.support.health import assert_same
 from tests.unit.rollout.builders import T0, in_canary, in_shadow, in_watch
 
 QS = (50, 93, 95, 97)
@@ -153,18 +153,6 @@ def logged_and_counted(
                             "policy_version": version, "success": s.success})  # fmt: skip
             sums[(variant, health_metrics.feedback_count(s.success))] += 1
     return records, sums
-
-
-def assert_same(from_metrics: VariantHealth | None, from_logs: VariantHealth | None) -> None:
-    assert from_metrics is not None and from_logs is not None
-    for name in ("requests", "errors", "feedback_successes", "feedback_failures",
-                 "constraint_violations", "shadow_decisions", "shadow_errors"):  # fmt: skip
-        assert getattr(from_metrics, name) == getattr(from_logs, name), name
-    for name in ("latency_p50_ms", "latency_p93_ms", "latency_p95_ms", "latency_p97_ms"):
-        got, exact = getattr(from_metrics, name), getattr(from_logs, name)
-        assert (got is None) == (exact is None), name
-        if exact is not None:
-            assert abs(got - exact) <= latency_buckets.RELATIVE_WIDTH * exact * (1 + 1e-9), name
 
 
 @pytest.mark.parametrize(
