@@ -100,9 +100,8 @@ def bench_training(n: int, repeat: int) -> None:
 def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "parquet") -> None:
     """The compare service on the embedded stack, over n logged decisions in S3."""
     import json
-    import socket
 
-    from infra.local.embedded_aws import EmbeddedAws
+    from infra.local.embedded_aws import EmbeddedAws, free_port
     from infra.local.resources import create_all
     from policyhub.adapters import aws
     from policyhub.adapters.interaction_logs import partition
@@ -112,10 +111,7 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "p
     from policyhub.ml.onnx_models import linear_policy
     from policyhub.settings import settings
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stack = EmbeddedAws("127.0.0.1", port).start()
+    stack = EmbeddedAws("127.0.0.1", free_port()).start()
     try:
         create_all()
         config = SimulatorConfig(context_dim=8, item_dim=8, n_candidates=candidates, seed=5)

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from infra.local.demo import free_port
-from infra.local.embedded_aws import EmbeddedAwsProcess
+from infra.local.embedded_aws import EmbeddedAwsProcess, free_port
 from infra.local.stack import HOST
 from policyhub.adapters import aws
 from policyhub.adapters.cloudwatch_health import CloudWatchHealthReader

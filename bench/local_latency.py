@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,17 +31,13 @@ import requests
 
 from bench.canary_sim import LOCAL_LATENCY_FILE
 from infra.local.children import wait_until_answers
+from infra.local.embedded_aws import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLD = {"canary_steps": [50, 100], "step_seconds": 86_400, "max_step_seconds": 86_400,
         "min_samples_per_step": 10_000_000}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _latencies(local_dir: Path, rollout_id: str) -> dict[str, list[float]]:
@@ -64,7 +59,7 @@ def _latencies(local_dir: Path, rollout_id: str) -> dict[str, list[float]]:
 
 def measure(seconds: float, rps: float, stack_env: dict[str, str] | None = None
             ) -> tuple[dict[str, list[float]], str]:
-    api_port, aws_port = _free_port(), _free_port()
+    api_port, aws_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="policyhub-latency-") as tmp:
         local_dir = Path(tmp)
         env = {**os.environ, "POLICYHUB_PORT": str(api_port),

@@ -96,9 +96,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    import socket
 
-    from infra.local.embedded_aws import EmbeddedAws
+    from infra.local.embedded_aws import EmbeddedAws, free_port
     from infra.local.resources import create_all
     from policyhub.adapters import aws
     from policyhub.adapters.interaction_log_reader import S3InteractionLog
@@ -109,10 +108,7 @@ def main() -> None:
     from policyhub.services.health_reader import LogHealthReader
     from policyhub.settings import settings
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    stack = EmbeddedAws("127.0.0.1", port).start()
+    stack = EmbeddedAws("127.0.0.1", free_port()).start()
     try:
         create_all()
         bucket = settings().interaction_bucket

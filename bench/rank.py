@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -159,22 +158,17 @@ print(json.dumps({"cold_start_s": elapsed, "variant": json.loads(out["body"])["v
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def cold_start(runs: int = 3) -> dict[str, float]:
-    from infra.local.embedded_aws import EmbeddedAws, aws_environment
+    from infra.local.embedded_aws import EmbeddedAws, aws_environment, free_port
     from infra.local.resources import create_all
     from policyhub.api import container
     from policyhub.domain.access import Principal, Role, Tier
     from policyhub.domain.versions import FeatureSchema
     from policyhub.ml.onnx_models import random_mlp_policy
 
-    embedded = EmbeddedAws("127.0.0.1", _free_port()).start()
+    embedded = EmbeddedAws("127.0.0.1", free_port()).start()
     try:
         create_all()
         key, _ = container.keys().create("bench", Tier.PRO, Role.ADMIN)

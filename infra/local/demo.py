@@ -13,7 +13,6 @@ import base64
 import dataclasses
 import itertools
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from infra.local.demo_traffic import (
     rollout_users,
     success_rate,
 )
+from infra.local.embedded_aws import free_port
 from policyhub.cli.render import (
     compare_table,
     compare_warnings,
@@ -119,11 +119,6 @@ def check(condition: bool, message: str) -> None:
         raise StageFailedError(message)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Demo:
