@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -27,7 +27,7 @@ from .config import StackConfig
 from .data import CURSOR_SECRET_ENV, DataStore
 from .logs import LOG_STREAM_ENV
 from .nag import acknowledge, logical_id, nag_resource
-from .packaging import Packaging, analysis_image_code, packaging_of
+from .packaging import ANALYSIS_TMP_MIB, Packaging, analysis_image_code, packaging_of
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.ARM_64
@@ -161,6 +161,7 @@ class ServingFunctions(Construct):
                 architecture=ARCHITECTURE,
                 code=analysis_image_code(spec),
                 memory_size=spec.memory_mb,
+                ephemeral_storage_size=Size.mebibytes(ANALYSIS_TMP_MIB),
                 timeout=Duration.seconds(spec.timeout_seconds),
                 role=role,
                 log_group=log_group,

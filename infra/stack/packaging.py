@@ -62,6 +62,11 @@ ANALYSIS_DOCKERFILE = "infra/images/analysis/Dockerfile"
 IMAGE_PYTHON_DIR = "layers/shared/python/policyhub"
 """What the image copies besides each image function's `functions/<name>/`."""
 
+ANALYSIS_TMP_MIB = 10_240
+"""Ephemeral storage of each image function, Lambda's most: the log readers download a window's
+objects to local disk before DuckDB reads them (decision 113); the default 512 MB holds about
+500k decisions of 20 candidates (88 MB of Parquet per 100k)."""
+
 LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 """A zip function and all its layers, unzipped."""
 

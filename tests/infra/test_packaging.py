@@ -21,6 +21,7 @@ from infra.stack.catalog import AUTHORIZER, FunctionSpec, all_function_specs
 from infra.stack.config import REPO_ROOT
 from infra.stack.packaging import (
     ANALYSIS_DOCKERFILE,
+    ANALYSIS_TMP_MIB,
     LAMBDA_UNZIPPED_LIMIT_BYTES,
     RUNTIME_PACKAGES,
     SERVING_PACKAGES,
@@ -174,6 +175,7 @@ def test_image_functions_run_their_handler_from_one_arm64_image(synthesized: Syn
             image_handler(next(s for s in SPECS if s.name == name))
         ]
         assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["EphemeralStorage"] == {"Size": ANALYSIS_TMP_MIB}  # the readers' downloads
         assert "Layers" not in props and "Runtime" not in props
         env = props["Environment"]["Variables"]
         assert env["POWERTOOLS_SERVICE_NAME"] == "policyhub"
