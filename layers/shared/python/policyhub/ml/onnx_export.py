@@ -15,8 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 
-from policyhub.ml.reward_model import predict_reward
-from policyhub.ml.scorers import onnx_scorer
+from policyhub.ml.scorers import onnx_scorer, sklearn_scorer
 
 Float32Array = npt.NDArray[np.float32]
 INPUT_NAME = "features"
@@ -80,7 +79,7 @@ def verify_onnx(
     if rows.shape[0] == 0:
         raise ValueError("verification needs at least one row")
     onnx_scores = onnx_scorer(artifact)(rows)
-    expected = predict_reward(model, rows)
+    expected = sklearn_scorer(model)(rows)  # the pipeline itself, not a rewriting of it
     diff = float(np.max(np.abs(onnx_scores - expected)))
     if not diff <= tolerance:
         raise OnnxMismatchError(diff, tolerance)
