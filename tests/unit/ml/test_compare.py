@@ -5,7 +5,7 @@ import pytest
 
 from policyhub.ml.compare import CompareResult, compare
 from policyhub.ml.dataset import split_holdout
-from policyhub.ml.estimators import contributions, target_probabilities
+from policyhub.ml.estimators import RatioBootstrap, contributions, target_probabilities
 from policyhub.ml.reward_model import cross_fitted_predictions, fit_reward_model
 from policyhub.ml.scorers import negated, retrieval_scorer, sklearn_scorer
 from policyhub.ml.shadow import ShadowAgreement
@@ -164,3 +164,21 @@ def test_a_held_out_decisions_own_reward_never_fits_its_own_prediction() -> None
     own = held.row_decision == 0
     assert np.array_equal(q[own], q_flipped[own])
     assert not np.array_equal(q[~own], q_flipped[~own])  # the flip did reach the other fold
+
+
+def test_a_shared_bootstrap_gives_what_each_compare_draws_and_must_fit_the_data() -> None:
+    sim = BanditSimulator(SimulatorConfig(seed=3))
+    logs = sim.log_dataset(600, retrieval_scorer, seed=3)
+    base = target_probabilities(logs, retrieval_scorer)
+    cand = target_probabilities(logs, negated(retrieval_scorer))
+
+    def run_with(bootstrap: RatioBootstrap | None) -> CompareResult:
+        return compare(
+            logs, base, cand, agent_type="a", baseline_version="v1.0.0",
+            candidate_version="v1.0.1", method="snips", n_bootstrap=300, bootstrap=bootstrap,
+        )  # fmt: skip
+
+    own, shared = run_with(None), run_with(RatioBootstrap(logs.n_decisions, n_bootstrap=300))
+    assert shared.to_dict() == own.to_dict()
+    with pytest.raises(ValueError, match="resamples 599 decisions"):
+        run_with(RatioBootstrap(599, n_bootstrap=300))

@@ -75,3 +75,11 @@ def test_training_refuses_too_little_data() -> None:
     data = BanditSimulator().log_dataset(20, retrieval_scorer, seed=6)
     with pytest.raises(ValueError, match="training decisions"):
         train_policy(data)
+
+
+def test_pairwise_model_exports_as_a_few_matrix_products_that_score_like_sklearn() -> None:
+    data = BanditSimulator(SimulatorConfig(seed=8)).log_dataset(1500, retrieval_scorer, seed=8)
+    model = fit_reward_model(data)
+    artifact = export_onnx(model, data.feature_dim)
+    assert len(onnx.load_from_string(artifact).graph.node) <= 8
+    assert verify_onnx(artifact, model, data.features, tolerance=1e-5) < 1e-5

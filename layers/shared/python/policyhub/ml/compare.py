@@ -129,12 +129,15 @@ def compare(
     confidence: float = 0.95,
     seed: int = 0,
     shadow: ShadowAgreement | None = None,
+    bootstrap: RatioBootstrap | None = None,
 ) -> CompareResult:
     """Off-policy estimates of both policies on ``data`` with a paired bootstrap of the lift.
 
     ``*_probs`` are each policy's top-item probabilities for every logged candidate (see
     `estimators.target_probabilities`). ``effective_sample_size`` is the smaller of the two
     policies' Kish ESS: the estimate is only as trustworthy as its least supported side.
+    ``bootstrap`` lets several comparisons of the same decisions share their resamples (and the
+    cost of drawing them); by default they are drawn from ``n_bootstrap`` and ``seed``.
     """
     n = data.n_decisions
     if n == 0:
@@ -144,7 +147,9 @@ def compare(
     b_ess = effective_sample_size(importance_weights(data, baseline_probs))
     c_ess = effective_sample_size(importance_weights(data, candidate_probs))
     ess = min(b_ess, c_ess)
-    boot = RatioBootstrap(n, n_bootstrap=n_bootstrap, seed=seed)
+    boot = bootstrap or RatioBootstrap(n, n_bootstrap=n_bootstrap, seed=seed)
+    if boot.n != n:
+        raise ValueError(f"the bootstrap resamples {boot.n} decisions, the data has {n}")
     b_boot, c_boot = boot.replicates(b_num, b_den), boot.replicates(c_num, c_den)
     b_point, c_point = float(b_num.sum() / b_den.sum()), float(c_num.sum() / c_den.sum())
     b_ci = percentile_interval(b_point, b_boot, confidence)

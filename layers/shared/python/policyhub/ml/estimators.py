@@ -146,6 +146,7 @@ class RatioBootstrap:
         if n_bootstrap < 1:
             raise ValueError("n_bootstrap must be >= 1")
         rng = np.random.default_rng(seed)
+        self.n = n
         self.n_groups = min(n, max_groups)
         self._groups = (
             np.arange(n, dtype=np.int64)

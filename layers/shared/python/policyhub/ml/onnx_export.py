@@ -15,8 +15,9 @@ from onnx import TensorProto, helper, numpy_helper
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 
-from policyhub.ml.reward_model import predict_reward
-from policyhub.ml.scorers import onnx_scorer
+from policyhub.ml.onnx_models import quadratic_logistic_policy
+from policyhub.ml.reward_model import QuadraticLogit
+from policyhub.ml.scorers import onnx_scorer, sklearn_scorer
 
 Float32Array = npt.NDArray[np.float32]
 INPUT_NAME = "features"
@@ -37,6 +38,11 @@ class OnnxMismatchError(RuntimeError):
 
 
 def export_onnx(model: Any, feature_dim: int) -> bytes:
+    if hasattr(model, "steps") and (quadratic := QuadraticLogit.of(model)) is not None:
+        return quadratic_logistic_policy(
+            quadratic.mean, quadratic.scale, quadratic.constant, quadratic.linear,
+            quadratic.quadratic, name="pairwise_logistic",
+        )  # fmt: skip
     final = model.steps[-1][1] if hasattr(model, "steps") else model
     is_classifier = hasattr(model, "predict_proba")
     options = {id(final): {"zipmap": False}} if is_classifier else None
@@ -80,7 +86,7 @@ def verify_onnx(
     if rows.shape[0] == 0:
         raise ValueError("verification needs at least one row")
     onnx_scores = onnx_scorer(artifact)(rows)
-    expected = predict_reward(model, rows)
+    expected = sklearn_scorer(model)(rows)  # the pipeline itself, not a rewriting of it
     diff = float(np.max(np.abs(onnx_scores - expected)))
     if not diff <= tolerance:
         raise OnnxMismatchError(diff, tolerance)

@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from policyhub.ml.dataset import LoggedDataset, holdout_mask
 
@@ -91,18 +92,85 @@ def fit_reward_model(data: LoggedDataset, config: RewardModelConfig | None = Non
     if len(np.unique(y)) < 2:
         raise ValueError("all logged rewards are equal: there is nothing to learn from")
     binary = bool(np.all((y == 0.0) | (y == 1.0)))
-    if binary:
-        model.fit(x, y.astype(np.int64), **{f"{last}__sample_weight": weights})
-    else:
-        doubled = np.concatenate([x, x])
-        labels = np.concatenate([np.ones(y.size, np.int64), np.zeros(y.size, np.int64)])
-        soft = np.concatenate([weights * y, weights * (1.0 - y)])
-        model.fit(doubled, labels, **{f"{last}__sample_weight": soft})
+    # L-BFGS here is a few dozen matrix-vector products of ~10⁴ x D² each: BLAS threads cost
+    # more than they save (10x slower with a busy second core; decision 125).
+    with threadpool_limits(limits=1, user_api="blas"):
+        if binary:
+            model.fit(x, y.astype(np.int64), **{f"{last}__sample_weight": weights})
+        else:
+            doubled = np.concatenate([x, x])
+            labels = np.concatenate([np.ones(y.size, np.int64), np.zeros(y.size, np.int64)])
+            soft = np.concatenate([weights * y, weights * (1.0 - y)])
+            model.fit(doubled, labels, **{f"{last}__sample_weight": soft})
     return model
+
+
+@dataclass(frozen=True)
+class QuadraticLogit:
+    """A fitted ``pairwise_logistic`` pipeline as the quadratic form it is.
+
+    Its logit is ``c + z·b + z·(A z)`` with z the standardised row: the degree-2 products, the
+    second scaler and the coefficients fold into (c, b, A). Predicting from that needs no
+    [rows, D²] expansion, which was most of a cross-fitted DR's time (decision 125).
+    """
+
+    mean: FloatArray
+    scale: FloatArray
+    constant: float
+    linear: FloatArray
+    quadratic: FloatArray
+
+    @classmethod
+    def of(cls, model: Pipeline) -> QuadraticLogit | None:
+        steps = [step for _, step in model.steps]
+        if len(steps) != 4 or not (
+            isinstance(steps[0], StandardScaler)
+            and isinstance(steps[1], PolynomialFeatures)
+            and isinstance(steps[2], StandardScaler)
+            and isinstance(steps[3], LogisticRegression)
+            and steps[1].degree == 2
+            and steps[3].coef_.shape[0] == 1
+        ):
+            return None
+        inner, poly, outer, logistic = steps
+        powers = np.asarray(poly.powers_)
+        if powers.max() > 2 or powers.sum(axis=1).max() > 2:
+            return None
+        coef = logistic.coef_[0] / _scale(outer, powers.shape[0])
+        constant = float(logistic.intercept_[0] - coef @ _mean(outer, powers.shape[0]))
+        d = powers.shape[1]
+        linear = np.zeros(d)
+        quadratic = np.zeros((d, d))
+        for c, p in zip(coef, powers, strict=True):
+            used = np.flatnonzero(p)
+            if used.size == 0:
+                constant += float(c)
+            elif p.sum() == 1:
+                linear[used[0]] += c
+            else:
+                i, j = (used[0], used[0]) if used.size == 1 else (used[0], used[1])
+                quadratic[i, j] += c
+        return cls(_mean(inner, d), _scale(inner, d), constant, linear, quadratic)
+
+    def predict(self, features: Float32Array) -> FloatArray:
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        logit = self.constant + z @ self.linear + np.einsum("ij,ij->i", z @ self.quadratic, z)
+        probability: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * logit))
+        return probability
+
+
+def _mean(scaler: StandardScaler, width: int) -> FloatArray:
+    return np.zeros(width) if scaler.mean_ is None else np.asarray(scaler.mean_, np.float64)
+
+
+def _scale(scaler: StandardScaler, width: int) -> FloatArray:
+    return np.ones(width) if scaler.scale_ is None else np.asarray(scaler.scale_, np.float64)
 
 
 def predict_reward(model: Any, features: Float32Array) -> FloatArray:
     """Predicted expected reward of every row (probability of class 1 for classifiers)."""
+    if isinstance(model, Pipeline) and (quadratic := QuadraticLogit.of(model)) is not None:
+        return quadratic.predict(features)
     if hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(features)[:, 1], dtype=np.float64)
     return np.asarray(model.predict(features), dtype=np.float64).reshape(-1)

@@ -20,7 +20,7 @@ from policyhub.domain.errors import invalid
 from policyhub.domain.versions import FeatureSchema, PolicyVersion
 from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW_HOURS, CompareResult, compare
 from policyhub.ml.dataset import LoggedDataset, holdout_sql
-from policyhub.ml.estimators import FloatArray
+from policyhub.ml.estimators import FloatArray, RatioBootstrap
 from policyhub.ml.exploration import (
     DEFAULT_EPSILON,
     DEFAULT_TEMPERATURE,
@@ -200,6 +200,10 @@ class CompareService:
             "min_samples": min_samples,
             "n_bootstrap": self.settings.n_bootstrap,
             "shadow": shadow_or_none,
+            # DR and SNIPS on the same resamples: drawn once, as compare() would draw them.
+            "bootstrap": RatioBootstrap(
+                held_out.n_decisions, n_bootstrap=self.settings.n_bootstrap
+            ),
         }
         result = compare(
             held_out, baseline_probs, candidate_probs,
