@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from policyhub.adapters import aws
-from policyhub.adapters.emf_metrics import NAMESPACE
+from policyhub.adapters.emf_metrics import rollout_metric_query
 from policyhub.domain.rollout import Rollout
 
 logger = logging.getLogger("policyhub.alarms")
@@ -27,22 +27,7 @@ def alarm_names(rollout: Rollout) -> list[str]:
 
 
 def _metric(id_: str, name: str, rollout_id: str, variant: str, stat: str) -> dict[str, Any]:
-    return {
-        "Id": id_,
-        "ReturnData": False,
-        "MetricStat": {
-            "Metric": {
-                "Namespace": NAMESPACE,
-                "MetricName": name,
-                "Dimensions": [
-                    {"Name": "rollout_id", "Value": rollout_id},
-                    {"Name": "variant", "Value": variant},
-                ],
-            },
-            "Period": PERIOD,
-            "Stat": stat,
-        },
-    }
+    return rollout_metric_query(id_, name, rollout_id, variant, stat, PERIOD, return_data=False)
 
 
 def alarm_definitions(rollout: Rollout) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from policyhub.adapters import aws
-from policyhub.adapters.emf_metrics import NAMESPACE
+from policyhub.adapters.emf_metrics import rollout_metric_query
 from policyhub.domain import health_metrics, health_sums, latency_buckets
 from policyhub.domain.health import Health, HealthReadFailed
 from policyhub.domain.rollout import Rollout
@@ -42,22 +42,9 @@ def _queries(
         for name in names:
             query_id = f"m{n}"
             n += 1
-            yield query_id, (variant, name), {
-                "Id": query_id,
-                "MetricStat": {
-                    "Metric": {
-                        "Namespace": NAMESPACE,
-                        "MetricName": name,
-                        "Dimensions": [
-                            {"Name": "rollout_id", "Value": rollout_id},
-                            {"Name": "variant", "Value": variant},
-                        ],
-                    },
-                    "Period": period,
-                    "Stat": "Sum",
-                },
-                "ReturnData": True,
-            }
+            yield query_id, (variant, name), rollout_metric_query(
+                query_id, name, rollout_id, variant, "Sum", period, return_data=True
+            )
 
 
 class CloudWatchHealthReader:

@@ -14,6 +14,7 @@ per-agent copies of ~250 bucket metrics would be paid for and read by nobody.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
@@ -21,6 +22,36 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from policyhub.domain import health_metrics
 
 NAMESPACE = "PolicyHub"
+
+
+def rollout_metric_query(
+    query_id: str,
+    name: str,
+    rollout_id: str,
+    variant: str,
+    stat: str,
+    period: int,
+    return_data: bool,
+) -> dict[str, Any]:
+    """A metric query (GetMetricData, alarm metrics) of one [rollout_id, variant] metric."""
+    return {
+        "Id": query_id,
+        "ReturnData": return_data,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": NAMESPACE,
+                "MetricName": name,
+                "Dimensions": [
+                    {"Name": "rollout_id", "Value": rollout_id},
+                    {"Name": "variant", "Value": variant},
+                ],
+            },
+            "Period": period,
+            "Stat": stat,
+        },
+    }
+
+
 _SERVING_COUNTS = frozenset({health_metrics.REQUESTS, health_metrics.ERRORS})
 """Health counts the first directive already carries under [rollout_id, variant]."""
 
