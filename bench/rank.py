@@ -1,9 +1,10 @@
 """The rank handler, warm and in-process, against raw onnxruntime on the same matrix.
 
 100 candidates, 32 input features in all (8 context + 23 item + the retrieval score), a
-32→64→1 MLP policy in production. The log sink's network call is excluded (an in-memory sink)
-and its in-process cost reported apart. Cold start is measured in a fresh process against the
-embedded AWS server: import of the handler + the first decision (pointer read, artifact load).
+32→64→1 MLP policy in production. The handler runs as in AWS: its metrics are EMF documents
+written to stdout (here /dev/null); the log sink's network call is excluded (an in-memory
+sink). Cold start is measured in a fresh process against the embedded AWS server: import of
+the handler + the first decision (pointer read, artifact load).
 
     python -m bench.rank [--iterations 3000]
 Targets (issue 12): p50 ≤ 10x raw p50, p99 ≤ 3x own p50, cold start ≤ 1.5 s.
@@ -12,6 +13,7 @@ Targets (issue 12): p50 ≤ 10x raw p50, p99 ≤ 3x own p50, cold start ≤ 1.5 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -63,6 +65,7 @@ def warm(iterations: int) -> dict[str, float]:
     from infra.local.functions import load_handler
     from infra.local.resources import create_all
     from policyhub.adapters import aws
+    from policyhub.adapters.emf_metrics import EmfServingMetrics
     from policyhub.api import container
     from policyhub.api.rank_json import read_body
     from policyhub.api.routes import route
@@ -74,7 +77,7 @@ def warm(iterations: int) -> dict[str, float]:
 
     os.environ.update({k: v for k, v in aws_environment("").items() if k != "AWS_ENDPOINT_URL"})
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
+    with mock_aws(), contextlib.ExitStack() as stack:
         aws.reset_clients()
         container.reset()
         create_all()
@@ -89,6 +92,8 @@ def warm(iterations: int) -> dict[str, float]:
         service = container.rank_service()
         sink = _CountingSink()
         service._sink = sink  # the network call to Firehose is not part of the handler's cost
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
+        service._metrics = EmfServingMetrics()  # AWS's metrics, not the local stack's moto puts
         handler = load_handler("rank")
         body = json.dumps(request_body())
         r = route("rank")
@@ -98,6 +103,8 @@ def warm(iterations: int) -> dict[str, float]:
             return proxy_event(r, r.path, {}, headers={"content-type": "application/json"},
                                body=body, authorizer=admin.as_context())
 
+        devnull = stack.enter_context(open(os.devnull, "w"))
+        stack.enter_context(contextlib.redirect_stdout(devnull))
         for _ in range(200):
             assert handler(event(), ctx)["statusCode"] == 200
         req = RankRequest.model_validate_json(body)

@@ -118,3 +118,36 @@ def test_counting_health_metrics_keeps_the_rollout_model_off_the_rank_path() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_each_document_is_what_powertools_writes_for_the_same_metrics(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Documents are filled into a skeleton Powertools built once (decision 128): each call's
+    values and timestamp are its own, the rest is byte for byte Powertools' document."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    metrics = EmfServingMetrics()
+    metrics.decision("memory_manager", "canary", "ro_1", None, 3.5, True, 2)
+    metrics.decision("memory_manager", "canary", "ro_1", None, 7.25, False, 0)
+    first, second = (json.loads(x) for x in capsys.readouterr().out.strip().splitlines())
+    reference = EphemeralMetrics(namespace="PolicyHub", service="")
+    reference.add_dimension("agent_type", "memory_manager")
+    reference.add_dimension("variant", "canary")
+    reference.add_dimensions(rollout_id="ro_1", variant="canary")
+    for name, unit, value in [("Requests", MetricUnit.Count, 1.0),
+                              ("Latency", MetricUnit.Milliseconds, 7.25),
+                              ("Errors", MetricUnit.Count, 0.0),
+                              ("ConstraintViolations", MetricUnit.Count, 0.0)]:  # fmt: skip
+        reference.add_metric(name=name, unit=unit, value=value)
+    expected = json.loads(json.dumps(reference.serialize_metric_set()))
+    expected["_aws"]["CloudWatchMetrics"].append(second["_aws"]["CloudWatchMetrics"][1])
+    for doc in (first, second):
+        assert abs(doc["_aws"].pop("Timestamp") - expected["_aws"]["Timestamp"]) < 60_000
+    expected["_aws"].pop("Timestamp")
+    health = {k: 1.0 for k in second if k not in expected}
+    assert second == {**expected, **health}
+    assert first["Latency"] == [3.5] and first["Errors"] == [1.0]
+    assert first["ConstraintViolations"] == [2.0] and "ViolatingDecisions" in first
+    assert "ViolatingDecisions" not in second

@@ -13,9 +13,11 @@ per-agent copies of ~250 bucket metrics would be paid for and read by nobody.
 
 from __future__ import annotations
 
-import json
+import time
+from functools import lru_cache
 from typing import Any
 
+import orjson
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
@@ -56,46 +58,62 @@ _SERVING_COUNTS = frozenset({health_metrics.REQUESTS, health_metrics.ERRORS})
 """Health counts the first directive already carries under [rollout_id, variant]."""
 
 
-def _flush(
-    dims: dict[str, str],
-    values: list[tuple[str, MetricUnit, float]],
-    extra_dims: dict[str, str] | None = None,
-    rollout_counts: list[str] | None = None,
-) -> None:
+Pairs = tuple[tuple[str, str], ...]
+Units = tuple[tuple[str, MetricUnit], ...]
+
+
+@lru_cache(maxsize=4096)
+def _skeleton(dims: Pairs, extra_dims: Pairs, metrics: Units, rollout_counts: tuple[str, ...]) -> (
+    dict[str, Any]
+):
+    """The EMF document Powertools writes for these dimensions and metrics, built (and
+    validated) by Powertools once per combination: building it on every call took 40-75 us of
+    the rank handler's ~400 (decision 128). Values and the timestamp are filled per call."""
     m = EphemeralMetrics(namespace=NAMESPACE, service="")  # no extra `service` dimension
-    for k, v in dims.items():
+    for k, v in dims:
         m.add_dimension(k, v)
     if extra_dims:
-        m.add_dimensions(**extra_dims)
-    for name, unit, value in values:
-        m.add_metric(name=name, unit=unit, value=value)
-    if not rollout_counts:
-        m.flush_metrics()
-        return
-    doc = m.serialize_metric_set()
-    doc["_aws"]["CloudWatchMetrics"].append({
-        "Namespace": NAMESPACE,
-        "Dimensions": [list(health_metrics.DIMENSIONS)],
-        "Metrics": [{"Name": name, "Unit": "Count"} for name in rollout_counts],
-    })  # fmt: skip
-    out: dict[str, object] = dict(doc)
-    out.update(dict.fromkeys(rollout_counts, 1.0))
-    print(json.dumps(out, separators=(",", ":")))
+        m.add_dimensions(**dict(extra_dims))
+    for name, unit in metrics:
+        m.add_metric(name=name, unit=unit, value=0.0)
+    doc: dict[str, Any] = dict(m.serialize_metric_set())
+    if rollout_counts:
+        doc["_aws"]["CloudWatchMetrics"].append({
+            "Namespace": NAMESPACE,
+            "Dimensions": [list(health_metrics.DIMENSIONS)],
+            "Metrics": [{"Name": name, "Unit": "Count"} for name in rollout_counts],
+        })  # fmt: skip
+    return doc
 
 
-def _emit(
-    agent_type: str,
-    variant: str,
-    scope: str | None,
-    values: list[tuple[str, MetricUnit, float]],
-    rollout_counts: list[str] | None = None,
+def _flush(
+    dims: Pairs,
+    metrics: Units,
+    values: tuple[float, ...],
+    extra_dims: Pairs = (),
+    rollout_counts: tuple[str, ...] = (),
 ) -> None:
-    _flush(
-        {"agent_type": agent_type, "variant": variant},
-        values,
-        {"rollout_id": scope, "variant": variant} if scope else None,
-        rollout_counts,
-    )
+    skeleton = _skeleton(dims, extra_dims, metrics, rollout_counts)
+    doc = dict(skeleton)
+    doc["_aws"] = {**skeleton["_aws"], "Timestamp": int(time.time() * 1000)}
+    for (name, _), value in zip(metrics, values, strict=True):
+        doc[name] = [value]
+    for name in rollout_counts:
+        doc[name] = 1.0
+    print(orjson.dumps(doc).decode())
+
+
+_DECISION_METRICS: Units = (
+    ("Requests", MetricUnit.Count),
+    ("Latency", MetricUnit.Milliseconds),
+    ("Errors", MetricUnit.Count),
+    ("ConstraintViolations", MetricUnit.Count),
+)
+_FEEDBACK_METRICS: dict[bool, Units] = {
+    True: (("Successes", MetricUnit.Count),),
+    False: (("Failures", MetricUnit.Count),),
+}
+_ROLLBACK_METRICS: Units = (("Rollbacks", MetricUnit.Count),)
 
 
 class EmfServingMetrics:
@@ -116,30 +134,35 @@ class EmfServingMetrics:
     ) -> None:
         if not self._enabled:
             return
-        values = [
-            ("Requests", MetricUnit.Count, 1.0),
-            ("Latency", MetricUnit.Milliseconds, latency_ms),
-            ("Errors", MetricUnit.Count, float(error)),
-            ("ConstraintViolations", MetricUnit.Count, float(violations)),
-        ]
-        counts = None
+        counts: tuple[str, ...] = ()
         if rollout_id:
-            counts = [
+            counts = tuple(
                 name
                 for name in health_metrics.decision_counts(
                     latency_ms, error, violations, shadow, shadow_error
                 )
                 if name not in _SERVING_COUNTS
-            ]
-        _emit(agent_type, variant, rollout_id or experiment_id, values, counts)
+            )
+        scope = rollout_id or experiment_id
+        _flush(
+            (("agent_type", agent_type), ("variant", variant)),
+            _DECISION_METRICS,
+            (1.0, latency_ms, float(error), float(violations)),
+            (("rollout_id", scope), ("variant", variant)) if scope else (),
+            counts,
+        )
 
     def feedback(
         self, agent_type: str, variant: str, rollout_id: str | None, success: bool | None
     ) -> None:
         if success is None or not self._enabled:
             return
-        name = "Successes" if success else "Failures"
-        _emit(agent_type, variant, rollout_id, [(name, MetricUnit.Count, 1.0)])
+        _flush(
+            (("agent_type", agent_type), ("variant", variant)),
+            _FEEDBACK_METRICS[success],
+            (1.0,),
+            (("rollout_id", rollout_id), ("variant", variant)) if rollout_id else (),
+        )
 
 
 class EmfRolloutMetrics:
@@ -150,4 +173,4 @@ class EmfRolloutMetrics:
 
     def rollback(self, agent_type: str, cause: str) -> None:
         if self._enabled:
-            _flush({"agent_type": agent_type}, [("Rollbacks", MetricUnit.Count, 1.0)])
+            _flush((("agent_type", agent_type),), _ROLLBACK_METRICS, (1.0,))
