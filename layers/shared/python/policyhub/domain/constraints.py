@@ -120,11 +120,15 @@ def enforce(
     candidates: Sequence[ConstrainedCandidate],
     constraints: Constraints | None = None,
     top_k: int | None = None,
+    *,
+    flagged: bool | None = None,
 ) -> EnforcedRanking:
     """Apply the constraints and flags to the policy's order of all candidates.
 
     `ranking_from_policy` is a permutation of `range(len(candidates))`, best first (pass
     `retrieval_order(candidates)` when no policy ranks). `top_k=None` keeps every allowed item.
+    `flagged=False` says no candidate carries `blocked` or `pinned` (the caller knows it from
+    how the request was read), so they are not looked for; None looks.
     """
     n = len(candidates)
     _check_permutation(ranking_from_policy, n)
@@ -132,7 +136,9 @@ def enforce(
         raise ValueError("top_k must be >= 0")
     requested = n if top_k is None else min(top_k, n)
     rules = constraints or NO_CONSTRAINTS
-    if rules.is_empty and not [c for c in candidates if c.get("blocked") or c.get("pinned")]:
+    if flagged is None:
+        flagged = any(c.get("blocked") or c.get("pinned") for c in candidates)
+    if rules.is_empty and not flagged:
         return EnforcedRanking(tuple(ranking_from_policy[:requested]))  # the common case
     blocked = [c.get("blocked", False) for c in candidates]
     pinned = [c.get("pinned", False) for c in candidates]

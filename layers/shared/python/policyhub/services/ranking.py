@@ -103,7 +103,10 @@ class RankService:
             )
         else:
             proposal, propensity = retrieval_order(candidates), 1.0
-        enforced = enforce(proposal, candidates, view.constraints, req.top_k)
+        plain = _plain(candidates)
+        enforced = enforce(
+            proposal, candidates, view.constraints, req.top_k, flagged=False if plain else None
+        )
         t3 = time.perf_counter()
         served = scored.policy
         variant = scored.variant if req.use_rl_ranking else "retrieval"
@@ -135,6 +138,7 @@ class RankService:
             enforced,
             propensity,
             latency_ms,
+            plain,
         )
         self._metrics.decision(
             req.agent_type,
@@ -234,6 +238,7 @@ class RankService:
         enforced: EnforcedRanking,
         propensity: float,
         latency_ms: float,
+        plain: bool,
     ) -> None:
         cands = req.candidates
         order = enforced.order
@@ -254,7 +259,9 @@ class RankService:
                 experiment_id=a.experiment_id,
                 use_rl_ranking=req.use_rl_ranking,
                 context=req.context.features,
-                candidates=_logged(cands),
+                candidates=(
+                    cast(list[LoggedCandidate], cands) if plain else logged_candidates(cands)
+                ),
                 ranking=[ids[i] for i in order],
                 proposed=[ids[i] for i in proposal[: len(order)]],
                 chosen_id=ids[proposal[0]],
@@ -302,9 +309,8 @@ class RankService:
         return FeedbackAccepted(decision_id=req.decision_id, accepted=True)
 
 
-def _logged(candidates: list[Candidate]) -> list[LoggedCandidate]:
-    """The request's own candidates when they carry only the logged keys (a validated candidate
-    with three keys has exactly those, in that order): copying 100 dicts cost ~15 us a call."""
-    if set(map(len, candidates)) == {3}:
-        return cast(list[LoggedCandidate], candidates)
-    return logged_candidates(candidates)
+def _plain(candidates: list[Candidate]) -> bool:
+    """Every candidate carries only id, retrieval_score and features (a validated candidate
+    with three keys has exactly those): no flags to enforce, and the record can share the
+    request's own candidates (copying 100 dicts cost ~15 us a call)."""
+    return set(map(len, candidates)) == {3}
