@@ -30,18 +30,22 @@ from .nag import acknowledge, logical_id
 
 LOG_STREAM_ENV = LOG_STREAM.name
 
-PARTITION_QUERY = "{tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10]}"
+# `at` is `utc_iso`'s `2026-01-02T03:04:05.000006Z`: its date, then its hour.
+PARTITION_QUERY = (
+    "{tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10], hour: .at[11:13]}"
+)
 
 
-def firehose_prefix(tenant_id: str, agent_type: str, date: str) -> str:
+def firehose_prefix(tenant_id: str, agent_type: str, date: str, hour: str) -> str:
     """The S3 prefix of `interaction_logs.partition()`, with Firehose placeholders in it."""
-    return f"{LOG_PREFIX}/tenant={tenant_id}/agent={agent_type}/date={date}/"
+    return f"{LOG_PREFIX}/tenant={tenant_id}/agent={agent_type}/date={date}/hour={hour}/"
 
 
 PREFIX = firehose_prefix(
     "!{partitionKeyFromQuery:tenant_id}",
     "!{partitionKeyFromQuery:agent_type}",
     "!{partitionKeyFromQuery:date}",
+    "!{partitionKeyFromQuery:hour}",
 )
 ERROR_PREFIX = (
     f"{DEAD_LETTER_PREFIX}/firehose/!{{firehose:error-output-type}}/!{{timestamp:yyyy-MM-dd}}/"
@@ -56,7 +60,7 @@ BUFFER_SECONDS = 300
 
 TABLE_NAME = "interactions"
 # The partition columns are the `key=` parts of the prefix, in its order.
-PARTITION_KEYS = ("tenant", "agent", "date")
+PARTITION_KEYS = ("tenant", "agent", "date", "hour")
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -118,6 +122,9 @@ class InteractionTable(Construct):
                     "projection.date.type": "date",
                     "projection.date.format": "yyyy-MM-dd",
                     "projection.date.range": "2020-01-01,NOW",
+                    "projection.hour.type": "integer",
+                    "projection.hour.range": "0,23",
+                    "projection.hour.digits": "2",
                     "storage.location.template": (
                         f"s3://{bucket.bucket_name}/"
                         + firehose_prefix(*(f"${{{key}}}" for key in PARTITION_KEYS))

@@ -165,7 +165,7 @@ def test_context_given_on_the_command_line_as_text_is_parsed() -> None:
 
 def test_firehose_writes_the_layout_the_log_readers_list() -> None:
     at = datetime(2026, 11, 26, 13, 5, tzinfo=UTC)
-    assert firehose_prefix("acme", "memory_manager", "2026-11-26") == partition(
+    assert firehose_prefix("acme", "memory_manager", "2026-11-26", "13") == partition(
         "acme", "memory_manager", at
     )
 

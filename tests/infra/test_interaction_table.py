@@ -62,8 +62,34 @@ def test_glue_table_is_parquet_partitioned_like_the_prefix_under_interactions(
     assert storage["OutputFormat"].endswith("MapredParquetOutputFormat")
     template = render(table_input["Parameters"]["storage.location.template"])
     assert template == (
-        f"s3://{bucket}/{LOG_PREFIX}/tenant=${{tenant}}/agent=${{agent}}/date=${{date}}/"
+        f"s3://{bucket}/{LOG_PREFIX}/tenant=${{tenant}}/agent=${{agent}}/date=${{date}}"
+        "/hour=${hour}/"
     )
+    # Athena projects every partition key (no crawler); hours as the reader names them, 00-23
+    params = table_input["Parameters"]
+    assert all(f"projection.{key}.type" in params for key in PARTITION_KEYS)
+    assert (params["projection.hour.range"], params["projection.hour.digits"]) == ("0,23", "2")
+
+
+def test_firehose_partitions_each_record_by_the_date_and_hour_of_its_at(
+    synthesized: Synthesized,
+) -> None:
+    """The jq query's keys are the prefix's placeholders, and on a record's `at` as `utc_iso`
+    writes it they give the date and hour `interaction_logs.partition()` writes locally."""
+    from datetime import UTC, datetime
+
+    from infra.stack.logs import PARTITION_QUERY
+    from policyhub.adapters.interaction_logs import partition
+    from policyhub.domain.timestamps import utc_iso
+
+    assert re.findall(r"partitionKeyFromQuery:(\w+)", PREFIX) == re.findall(
+        r"(\w+): \.", PARTITION_QUERY
+    )
+    at = datetime(2026, 12, 1, 7, 5, 9, 123, tzinfo=UTC)
+    stamp = utc_iso(at)
+    slices = dict(re.findall(r"(\w+): \.at\[(\d+:\d+)\]", PARTITION_QUERY))
+    date, hour = (stamp[slice(*map(int, slices[k].split(":")))] for k in ("date", "hour"))
+    assert partition("acme", "memory_manager", at).endswith(f"/date={date}/hour={hour}/")
 
 
 def test_firehose_converts_json_lines_to_parquet_with_that_table(

@@ -15,6 +15,7 @@ from policyhub.adapters.interaction_log_reader import S3InteractionLog
 from policyhub.adapters.interaction_logs import (
     DEAD_LETTER_PREFIX,
     PREFIX,
+    day_partition,
     local_object_key,
     partition,
 )
@@ -131,7 +132,7 @@ def test_the_local_sink_writes_one_zstd_parquet_object_of_the_table_columns_per_
     assert rows == (3,)
 
 
-def test_json_lines_objects_written_before_parquet_read_as_the_same_records(
+def test_json_lines_objects_written_before_parquet_and_hours_read_as_the_same_records(
     embedded_aws: None,
 ) -> None:
     bucket = settings().interaction_bucket
@@ -149,7 +150,8 @@ def test_json_lines_objects_written_before_parquet_read_as_the_same_records(
         variant="canary", policy_version="v1.0.1", reward=0.7, clicked_ids=["a"],
     )  # fmt: skip
     old = "".join(json.dumps(r) + "\n" for r in (decision, feedback)).encode()
-    prefix = partition("acme", "memory_manager", now)
+    # as written before Parquet, and before the hour partitions (decision 129)
+    prefix = day_partition("acme", "memory_manager", now)
     aws.s3().put_object(Bucket=bucket, Key=f"{prefix}before-parquet.jsonl", Body=old)
     sink = BatchingS3Sink(bucket, flush_seconds=3600)
     try:
@@ -165,6 +167,28 @@ def test_json_lines_objects_written_before_parquet_read_as_the_same_records(
     assert got[("d-old", "feedback")] == feedback
     assert got[("d-new", "decision")] == {**decision, "decision_id": "d-new"}
     assert got[("d-new", "feedback")] == {**feedback, "decision_id": "d-new"}
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_a_window_reads_the_hour_partitions_it_spans_and_no_others(
+    embedded_aws: None, local: bool
+) -> None:
+    bucket = settings().interaction_bucket
+    now = datetime.now(UTC)
+    hours = [now - timedelta(hours=2), now - timedelta(hours=1), now]
+    for i, at in enumerate([hours[1], hours[0], hours[2]]):
+        key = local_object_key(partition("acme", "memory_manager", at), int(time.time() * 1000))
+        aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body([_record(i, at)]))
+    assert len({partition("acme", "memory_manager", at) for at in hours}) == 3
+    log = S3InteractionLog(bucket, written_by_local_sink=local)
+    read = log.read("acme", "memory_manager", hours[0] - timedelta(minutes=1), now)
+    assert sorted(r["decision_id"] for r in read) == ["d0", "d1", "d2"]
+    # a window from the start of the last hour but one does not fetch the hour before it
+    fresh = S3InteractionLog(bucket, written_by_local_sink=local)
+    since = hours[1].replace(minute=0, second=0, microsecond=0)
+    recent = fresh.read("acme", "memory_manager", since, now)
+    assert sorted(r["decision_id"] for r in recent) == ["d0", "d2"]
+    assert fresh.fetches == 2
 
 
 def test_a_batch_no_column_type_fits_is_dead_lettered_not_lost(embedded_aws: None) -> None:
@@ -207,11 +231,14 @@ def test_a_local_log_lists_again_only_from_its_last_object_less_the_clock_skew(
     listed: list[str | None] = []
     original = log._list
 
-    def spy(prefix: str, start_after: str | None) -> list[tuple[str, str, datetime]]:
-        listed.append(start_after)
-        return original(prefix, start_after)
+    def spy(
+        listing: str, start_after: str | None, delimiter: str | None = None
+    ) -> list[tuple[str, str, datetime]]:
+        if listing == prefix:  # not the day's own objects, nor a neighbouring hour
+            listed.append(start_after)
+        return original(listing, start_after, delimiter)
 
-    log._list = spy  # type: ignore[method-assign]
+    log._list = spy  # type: ignore[method-assign,assignment]
     got = sorted(r["decision_id"] for r in log.read("acme", "memory_manager", *window))
     assert got == ["d1", "d2", "d3", "d4"]
     (start_after,) = listed

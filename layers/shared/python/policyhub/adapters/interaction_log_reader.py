@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policyhub.adapters import aws
-from policyhub.adapters.interaction_logs import local_keys_from, partition
+from policyhub.adapters.interaction_logs import day_partition, local_keys_from, partition
 from policyhub.adapters.log_table import (
     PARQUET_MAGIC,
     LogFile,
@@ -29,6 +29,9 @@ from policyhub.adapters.log_table import (
     stamps,
 )
 from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import ListObjectsV2RequestPaginateTypeDef
 
 
 @dataclass
@@ -101,12 +104,18 @@ class S3InteractionLog:
         with self._lock:
             self._reads += 1
             read = self._reads
-        keys: list[tuple[str, str]] = []
-        day = since.date()
-        while day <= until.date():
-            prefix = partition(tenant_id, agent_type, datetime(day.year, day.month, day.day))
-            keys += self._keys(prefix, since - self._clock_skew, until + self._slack)
-            day += timedelta(days=1)
+        start, end = since - self._clock_skew, until + self._slack
+        found: list[tuple[datetime, str, str]] = []
+        hour = since.replace(minute=0, second=0, microsecond=0)
+        days: set[str] = set()
+        while hour <= until:
+            day = day_partition(tenant_id, agent_type, hour)
+            if day not in days:  # objects from before hour partitions (decision 129)
+                days.add(day)
+                found += self._listed(day, start, end, below=False)
+            found += self._listed(partition(tenant_id, agent_type, hour), start, end)
+            hour += timedelta(hours=1)
+        keys = [(key, etag) for _, key, etag in sorted(found)]
         segments = self._fetch(keys, read)
         return LogTable(
             [e.file for e in segments], since, until, on_close=lambda: self._release(segments)
@@ -232,25 +241,32 @@ class S3InteractionLog:
             wanted = kind if fields is None else kind & fields
             yield {k: v for k, v in row.items() if k in wanted}
 
-    def _keys(self, prefix: str, start: datetime, end: datetime) -> list[tuple[str, str]]:
-        """The prefix's objects last modified in [start, end], oldest first (key, etag)."""
-        if self._time_ordered_keys:
+    def _listed(
+        self, prefix: str, start: datetime, end: datetime, below: bool = True
+    ) -> list[tuple[datetime, str, str]]:
+        """The prefix's objects last modified in [start, end] (modified, key, etag); with
+        `below=False` only those directly in it, not in the partitions below it."""
+        if not below:
+            listed = self._list(prefix, None, delimiter="/")
+        elif self._time_ordered_keys:
             listed = self._listed_since(prefix, local_keys_from(prefix, start))
-        else:  # as Firehose names them: every object of the day
+        else:  # as Firehose names them: every object of the hour
             listed = self._list(prefix, None)
-        found = sorted((modified, key, etag) for key, etag, modified in listed
-                       if start <= modified <= end)  # fmt: skip
-        return [(key, etag) for _, key, etag in found]
+        return [(modified, key, etag) for key, etag, modified in listed
+                if start <= modified <= end]  # fmt: skip
 
-    def _list(self, prefix: str, start_after: str | None) -> list[tuple[str, str, datetime]]:
+    def _list(
+        self, prefix: str, start_after: str | None, delimiter: str | None = None
+    ) -> list[tuple[str, str, datetime]]:
         paginator = aws.s3().get_paginator("list_objects_v2")
-        pages = (
-            paginator.paginate(Bucket=self._bucket, Prefix=prefix, StartAfter=start_after)
-            if start_after is not None
-            else paginator.paginate(Bucket=self._bucket, Prefix=prefix)
-        )
+        options: ListObjectsV2RequestPaginateTypeDef = {"Bucket": self._bucket, "Prefix": prefix}
+        if start_after is not None:
+            options["StartAfter"] = start_after
+        if delimiter is not None:
+            options["Delimiter"] = delimiter
         return [(obj["Key"], str(obj.get("ETag", "")), obj["LastModified"])
-                for page in pages for obj in page.get("Contents", [])]  # fmt: skip
+                for page in paginator.paginate(**options)
+                for obj in page.get("Contents", [])]  # fmt: skip
 
     def _listed_since(self, prefix: str, start_after: str) -> list[tuple[str, str, datetime]]:
         """The local sink's objects named after `start_after`, listing only what is new.

@@ -1,4 +1,4 @@
-"""Decision and feedback logs: Parquet in S3, partitioned by tenant, agent and date.
+"""Decision and feedback logs: Parquet in S3, partitioned by tenant, agent, date and hour.
 
 In AWS a Kinesis Data Firehose stream writes them (one PutRecord per event; Firehose batches,
 partitions and converts to Parquet with the Glue table of `interaction_columns.COLUMNS`). The
@@ -30,8 +30,15 @@ DEAD_LETTER_PREFIX = "dead-letter"
 ATTEMPTS = 3
 
 
-def partition(tenant_id: str, agent_type: str, at: datetime) -> str:
+def day_partition(tenant_id: str, agent_type: str, at: datetime) -> str:
+    """The day's prefix: its hours below it, and beside them the objects written before the
+    logs had hour partitions (decision 129)."""
     return f"{PREFIX}/tenant={tenant_id}/agent={agent_type}/date={at:%Y-%m-%d}/"
+
+
+def partition(tenant_id: str, agent_type: str, at: datetime) -> str:
+    """Where the records stamped `at` (UTC) are written."""
+    return f"{day_partition(tenant_id, agent_type, at)}hour={at:%H}/"
 
 
 def _line(record: Mapping[str, Any]) -> bytes:
