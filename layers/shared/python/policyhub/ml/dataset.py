@@ -8,6 +8,7 @@ observed reward ``reward[i]``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -102,6 +103,20 @@ class LoggedDataset:
             chosen=self.chosen[idx],
             propensity=self.propensity[idx],
             reward=self.reward[idx],
+            context_dim=self.context_dim,
+            item_dim=self.item_dim,
+        )
+
+    def chosen_only(self) -> LoggedDataset:
+        """The same decisions with their logged top item as their only candidate (what a
+        reward model learns from), without copying the other rows."""
+        return LoggedDataset(
+            decision_ids=self.decision_ids,
+            features=self.features[self.chosen_rows],
+            offsets=np.arange(self.n_decisions + 1, dtype=np.int64),
+            chosen=np.zeros(self.n_decisions, dtype=np.int64),
+            propensity=self.propensity,
+            reward=self.reward,
             context_dim=self.context_dim,
             item_dim=self.item_dim,
         )
@@ -237,6 +252,11 @@ def join_table(
     return dataset, report
 
 
+FEATURE_ROWS_PER_QUERY = 1 << 20
+"""Feature rows read per query: the unnested (position, index, value) columns of a query cost
+20 bytes a value, so 10M decisions read at once would hold tens of GB (decision 126)."""
+
+
 def _dataset_of_kept(
     table: LogTable, source: str, context_dim: int, item_dim: int
 ) -> LoggedDataset:
@@ -244,36 +264,39 @@ def _dataset_of_kept(
 
     Lists come out of DuckDB unnested, each value with its decision's `pos` and its index in
     the list, and are placed by those: no query's output order is relied on, and the nested
-    candidate lists are never sorted or copied between tables."""
+    candidate lists are never sorted or copied between tables. They are read a range of
+    decisions (in `ord`, so in `pos`) at a time, about `FEATURE_ROWS_PER_QUERY` rows each."""
     head = table.columns("""
         SELECT decision_id, chosen::BIGINT AS chosen, propensity, outcome,
-               size::BIGINT AS size
+               size::BIGINT AS size, ord
         FROM join_kept ORDER BY pos""")
     n = len(head["decision_id"])
     sizes = head["size"].astype(np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     width = context_dim + item_dim + 1
     features = np.empty((int(offsets[-1]), width), dtype=np.float32)
-    if n:
-
-        def unnested(values: str, length: str) -> tuple[IntArray, IntArray, Float32Array]:
-            found = table.columns(f"""
-                SELECT k.pos::BIGINT AS pos, unnest(range({length}))::BIGINT AS j,
-                       unnest({values})::FLOAT AS v
-                FROM {source} AS w JOIN join_kept AS k USING (ord)""")
-            return found["pos"], found["j"], found["v"]
-
-        pos, j, v = unnested("w.context", "len(w.context)")
-        context = np.empty(n * context_dim, dtype=np.float32)
-        context[pos * context_dim + j] = v
-        features[:, :context_dim] = np.repeat(context.reshape(n, context_dim), sizes, axis=0)
-        pos, j, v = unnested("flatten(list_transform(w.candidates, c -> c.features))",
-                             f"len(w.candidates) * {int(item_dim)}")  # fmt: skip
-        items = np.empty(int(offsets[-1]) * item_dim, dtype=np.float32)
-        items[offsets[pos] * item_dim + j] = v
-        features[:, context_dim:-1] = items.reshape(-1, item_dim)
-        pos, j, v = unnested("list_transform(w.candidates, c -> c.retrieval_score)",
-                             "len(w.candidates)")  # fmt: skip
+    ords = head["ord"].astype(np.int64)
+    cuts = np.searchsorted(
+        offsets, np.arange(0, int(offsets[-1]), FEATURE_ROWS_PER_QUERY), side="right"
+    ) - 1
+    bounds = [*np.unique(cuts[cuts < n]).tolist(), n] if n else [0]
+    for first, end in itertools.pairwise(bounds):
+        part = _KeptRange(table, source, int(ords[first]), int(ords[end - 1]))
+        count = end - first
+        pos, j, v = part.unnested("w.context", "len(w.context)")
+        context = np.empty(count * context_dim, dtype=np.float32)
+        context[(pos - first) * context_dim + j] = v
+        rows = slice(int(offsets[first]), int(offsets[end]))
+        features[rows, :context_dim] = np.repeat(
+            context.reshape(count, context_dim), sizes[first:end], axis=0
+        )
+        pos, j, v = part.unnested("flatten(list_transform(w.candidates, c -> c.features))",
+                                  f"len(w.candidates) * {int(item_dim)}")  # fmt: skip
+        items = np.empty((rows.stop - rows.start) * item_dim, dtype=np.float32)
+        items[(offsets[pos] - rows.start) * item_dim + j] = v
+        features[rows, context_dim:-1] = items.reshape(-1, item_dim)
+        pos, j, v = part.unnested("list_transform(w.candidates, c -> c.retrieval_score)",
+                                  "len(w.candidates)")  # fmt: skip
         features[offsets[pos] + j, -1] = v
     if not np.isfinite(features).all():
         raise DatasetError("feature rows contain NaN or infinity")
@@ -287,6 +310,27 @@ def _dataset_of_kept(
         context_dim=context_dim,
         item_dim=item_dim,
     )
+
+
+@dataclass(frozen=True)
+class _KeptRange:
+    """The kept decisions read from `ord` low to high (a range of `pos`, as `pos` is in `ord`
+    order), with their records in `source`."""
+
+    table: LogTable
+    source: str
+    low: int
+    high: int
+
+    def unnested(self, values: str, length: str) -> tuple[IntArray, IntArray, Float32Array]:
+        """(pos, index, value) of every value of the list `values` of each decision."""
+        found = self.table.columns(f"""
+            SELECT k.pos::BIGINT AS pos, unnest(range({length}))::BIGINT AS j,
+                   unnest({values})::FLOAT AS v
+            FROM (SELECT * FROM {self.source} WHERE ord BETWEEN $low AND $high) AS w
+            JOIN (SELECT ord, pos FROM join_kept WHERE ord BETWEEN $low AND $high) AS k
+            USING (ord)""", {"low": self.low, "high": self.high})  # fmt: skip
+        return found["pos"], found["j"], found["v"]
 
 
 def _threshold(fraction: float) -> int:
