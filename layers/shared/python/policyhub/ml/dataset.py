@@ -241,7 +241,8 @@ def join_table(
     table.execute("""
         CREATE OR REPLACE TEMP TABLE join_kept AS
         SELECT d.ord, d.decision_id, d.chosen, d.propensity, o.outcome, d.size,
-               row_number() OVER (ORDER BY d.ord) - 1 AS pos
+               row_number() OVER (ORDER BY d.ord) - 1 AS pos,
+               (sum(d.size) OVER (ORDER BY d.ord) - d.size)::BIGINT AS first_row
         FROM join_decisions AS d
         JOIN (SELECT ord, outcome FROM join_outcomes
               WHERE why_not IS NULL AND answered AND outcome IS NOT NULL) AS o USING (ord)""")
@@ -253,8 +254,8 @@ def join_table(
 
 
 FEATURE_ROWS_PER_QUERY = 1 << 20
-"""Feature rows read per query: the unnested (position, index, value) columns of a query cost
-20 bytes a value, so 10M decisions read at once would hold tens of GB (decision 126)."""
+"""Feature rows read per query: what one query returns is held twice (DuckDB's result and its
+numpy columns), so all of 10M decisions' rows at once would take GBs more (decision 126)."""
 
 
 def _dataset_of_kept(
@@ -262,9 +263,10 @@ def _dataset_of_kept(
 ) -> LoggedDataset:
     """`join_kept` as arrays, in read order (`pos`), its features taken from `source`.
 
-    Lists come out of DuckDB unnested, each value with its decision's `pos` and its index in
-    the list, and are placed by those: no query's output order is relied on, and the nested
-    candidate lists are never sorted or copied between tables. They are read a range of
+    The context comes out of DuckDB a column per value with its decision's `pos`, candidates
+    unnested a row each, with the feature row they go to (`first_row` + their index) and a
+    column per value. They are placed by those: no query's output order is relied on, and the
+    nested candidate lists are never sorted or copied between tables. They are read a range of
     decisions (in `ord`, so in `pos`) at a time, about `FEATURE_ROWS_PER_QUERY` rows each."""
     head = table.columns("""
         SELECT decision_id, chosen::BIGINT AS chosen, propensity, outcome,
@@ -282,22 +284,21 @@ def _dataset_of_kept(
     bounds = [*np.unique(cuts[cuts < n]).tolist(), n] if n else [0]
     for first, end in itertools.pairwise(bounds):
         part = _KeptRange(table, source, int(ords[first]), int(ords[end - 1]))
-        count = end - first
-        pos, j, v = part.unnested("w.context", "len(w.context)")
-        context = np.empty(count * context_dim, dtype=np.float32)
-        context[(pos - first) * context_dim + j] = v
         rows = slice(int(offsets[first]), int(offsets[end]))
-        features[rows, :context_dim] = np.repeat(
-            context.reshape(count, context_dim), sizes[first:end], axis=0
+        found = part.per_decision([f"w.context[{i + 1}]" for i in range(context_dim)])
+        context = np.empty((end - first, context_dim), dtype=np.float32)
+        for i in range(context_dim):
+            context[found["pos"] - first, i] = found[f"v{i}"]
+        # A gather by decision: np.repeat of the rows is 3x slower.
+        features[rows, :context_dim] = context[np.repeat(np.arange(end - first), sizes[first:end])]
+        found = part.per_candidate(
+            [f"c.features[{i + 1}]" for i in range(item_dim)] + ["c.retrieval_score"]
         )
-        pos, j, v = part.unnested("flatten(list_transform(w.candidates, c -> c.features))",
-                                  f"len(w.candidates) * {int(item_dim)}")  # fmt: skip
-        items = np.empty((rows.stop - rows.start) * item_dim, dtype=np.float32)
-        items[(offsets[pos] - rows.start) * item_dim + j] = v
-        features[rows, context_dim:-1] = items.reshape(-1, item_dim)
-        pos, j, v = part.unnested("list_transform(w.candidates, c -> c.retrieval_score)",
-                                  "len(w.candidates)")  # fmt: skip
-        features[offsets[pos] + j, -1] = v
+        block = np.empty((found["row"].size, item_dim + 1), dtype=np.float32)
+        for i in range(item_dim + 1):
+            block[:, i] = found[f"v{i}"]
+        features[found["row"], context_dim:] = block
+        del found, block
     if not np.isfinite(features).all():
         raise DatasetError("feature rows contain NaN or infinity")
     return LoggedDataset(
@@ -322,15 +323,26 @@ class _KeptRange:
     low: int
     high: int
 
-    def unnested(self, values: str, length: str) -> tuple[IntArray, IntArray, Float32Array]:
-        """(pos, index, value) of every value of the list `values` of each decision."""
-        found = self.table.columns(f"""
-            SELECT k.pos::BIGINT AS pos, unnest(range({length}))::BIGINT AS j,
-                   unnest({values})::FLOAT AS v
-            FROM (SELECT * FROM {self.source} WHERE ord BETWEEN $low AND $high) AS w
-            JOIN (SELECT ord, pos FROM join_kept WHERE ord BETWEEN $low AND $high) AS k
-            USING (ord)""", {"low": self.low, "high": self.high})  # fmt: skip
-        return found["pos"], found["j"], found["v"]
+    def _query(self, select: str, values: list[str]) -> dict[str, npt.NDArray[Any]]:
+        columns = ", ".join(f"({v})::FLOAT AS v{i}" for i, v in enumerate(values))
+        return self.table.columns(select.format(columns=columns, kept=f"""
+            (SELECT * FROM {self.source} WHERE ord BETWEEN $low AND $high) AS w
+            JOIN (SELECT ord, pos, first_row FROM join_kept WHERE ord BETWEEN $low AND $high)
+                AS k
+            USING (ord)"""), {"low": self.low, "high": self.high})  # fmt: skip
+
+    def per_decision(self, values: list[str]) -> dict[str, npt.NDArray[Any]]:
+        """`pos` and the `values` (SQL over `w`, the decision's record) as `v0`, `v1`, ..."""
+        return self._query("SELECT k.pos::BIGINT AS pos, {columns} FROM {kept}", values)
+
+    def per_candidate(self, values: list[str]) -> dict[str, npt.NDArray[Any]]:
+        """The candidate's feature `row` and the `values` (SQL over `c`, the candidate) as
+        `v0`, `v1`, ... for every candidate: a row per candidate, not per value."""
+        return self._query("""
+            SELECT row::BIGINT AS row, {columns} FROM (
+                SELECT unnest(range(k.first_row, k.first_row + len(w.candidates))) AS row,
+                       unnest(w.candidates) AS c
+                FROM {kept})""", values)
 
 
 def _threshold(fraction: float) -> int:
