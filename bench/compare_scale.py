@@ -182,6 +182,13 @@ def main() -> None:
     from policyhub.ml.trainer import train_policy
 
     n, k = args.decisions, args.candidates
+    # moto's copy of every object and the reader's local copy (880 bytes a decision at 20
+    # candidates), and room to spare
+    need = 2.5 * 880 * n * k / 20
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if not args.generate_to and free < need:
+        raise SystemExit(f"{need / 2**30:,.0f} GiB of disk needed in {tempfile.gettempdir()}, "
+                         f"{free / 2**30:,.0f} GiB free")  # fmt: skip
     now = datetime.now(UTC)
     after, end = now - timedelta(minutes=31), now - timedelta(minutes=1)
     if args.generate_to:
@@ -192,8 +199,6 @@ def main() -> None:
         print(f"wrote {n:,} decisions to {args.generate_to} in "
               f"{time.perf_counter() - started:,.0f} s")  # fmt: skip
         return
-    print(f"free disk: {shutil.disk_usage(tempfile.gettempdir()).free / 2**30:,.0f} GiB "
-          f"in {tempfile.gettempdir()}")  # fmt: skip
     stack = EmbeddedAwsProcess("127.0.0.1", free_port()).start()
     try:
         create_all()
