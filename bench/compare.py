@@ -10,7 +10,8 @@ the embedded stack (moto's server, as `make up` runs it) <= 3 s for 100k logged 
 20 candidates in Parquet objects as the local sink and Firehose write them (`--e2e-format jsonl`
 for objects from before Parquet): load and verify both artifacts, read and join the window's
 held-out decisions from S3 (DuckDB), score them with both versions, cross-fit DR's reward
-model, DR + SNIPS with 1000 paired bootstrap resamples.
+model, DR + SNIPS with 1000 paired bootstrap resamples. Compare on millions of decisions, with
+its peak memory: `bench.compare_scale`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from policyhub.domain.interaction_records import (
     decision_record,
     feedback_record,
 )
+from policyhub.ml import dataset
 from policyhub.ml.dataset import (
     DatasetError,
     LoggedDataset,
@@ -219,3 +220,34 @@ def test_one_decisions_holdout_side_is_the_one_the_mask_gives() -> None:
         assert [in_holdout(d, 0.3, salt) for d in ids] == mask.tolist()
     with pytest.raises(ValueError, match="fraction"):
         in_holdout("d", 1.0)
+
+
+def test_features_read_a_range_of_decisions_at_a_time_land_where_one_read_puts_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decisions = [
+        decision(f"d{i}", n_candidates=1 + i % 4, chosen=i % (1 + i % 4), context=[i, -i])
+        for i in range(40)
+    ]
+    fb = [feedback(f"d{i}", reward=(i % 5) / 4) for i in range(40) if i % 7]
+    whole, report = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    monkeypatch.setattr(dataset, "FEATURE_ROWS_PER_QUERY", 5)
+    parts, parts_report = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    assert parts_report == report
+    assert parts.decision_ids == whole.decision_ids
+    assert np.array_equal(parts.offsets, whole.offsets)
+    assert np.array_equal(parts.features, whole.features)
+    assert np.array_equal(parts.chosen, whole.chosen)
+    assert np.array_equal(parts.reward, whole.reward)
+
+
+def test_chosen_only_keeps_each_decisions_logged_row_and_outcome() -> None:
+    decisions = [decision(f"d{i}", n_candidates=3, chosen=i % 3, context=[i, i]) for i in range(4)]
+    fb = [feedback(f"d{i}", reward=i / 4) for i in range(4)]
+    data, _ = join_logs(decisions, fb, context_dim=2, item_dim=2)
+    chosen = data.chosen_only()
+    assert chosen.decision_ids == data.decision_ids
+    assert np.array_equal(chosen.features, data.features[data.chosen_rows])
+    assert np.array_equal(chosen.features[chosen.chosen_rows], data.features[data.chosen_rows])
+    assert np.array_equal(chosen.reward, data.reward)
+    assert np.array_equal(chosen.propensity, data.propensity)

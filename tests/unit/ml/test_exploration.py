@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from policyhub.ml import exploration
 from policyhub.ml.exploration import (
     action_probabilities,
     action_probabilities_flat,
@@ -132,3 +133,17 @@ def test_explore_logs_the_probability_of_the_served_top_item() -> None:
     assert sorted(order) == [0, 1, 2]
     assert propensity == pytest.approx(probs[order[0]])
     assert order[0] == choose_top(probs, "abc")
+
+
+def test_flat_probabilities_in_blocks_of_decisions_are_those_of_all_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(4)
+    sizes = rng.integers(1, 9, size=300)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    scores = rng.normal(size=int(offsets[-1])) * 3
+    whole = action_probabilities_flat(scores, offsets, 0.2, 0.7)
+    monkeypatch.setattr(exploration, "FLAT_BLOCK_ROWS", 7)
+    blocks = action_probabilities_flat(scores, offsets, 0.2, 0.7)
+    assert np.array_equal(blocks, whole)
+    assert np.allclose(np.add.reduceat(blocks, offsets[:-1]), 1.0)

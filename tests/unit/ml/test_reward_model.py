@@ -1,5 +1,7 @@
 import numpy as np
+import pytest
 
+from policyhub.ml import reward_model
 from policyhub.ml.dataset import LoggedDataset
 from policyhub.ml.reward_model import (
     QuadraticLogit,
@@ -43,3 +45,24 @@ def test_cross_fitted_predictions_come_from_the_other_fold() -> None:
     assert q.shape == (data.features.shape[0],)
     assert q.min() > 0.0 and q.max() < 1.0
     assert not np.allclose(q, in_sample)
+
+
+def test_cross_fitting_on_a_sample_of_the_other_fold_only_above_the_cap() -> None:
+    data = BanditSimulator(SimulatorConfig(seed=7)).log_dataset(1000, retrieval_scorer, seed=7)
+    q = cross_fitted_predictions(data)
+    assert np.array_equal(cross_fitted_predictions(data, max_fit_decisions=1000), q)
+    capped = cross_fitted_predictions(data, max_fit_decisions=100)
+    assert capped.shape == q.shape and not np.allclose(capped, q)
+    assert np.array_equal(cross_fitted_predictions(data, max_fit_decisions=100), capped)
+
+
+def test_quadratic_form_predicts_a_selection_of_rows_in_blocks_as_all_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = BanditSimulator(SimulatorConfig(seed=3)).log_dataset(300, retrieval_scorer, seed=3)
+    model = fit_reward_model(data)
+    rows = np.flatnonzero(np.arange(data.features.shape[0]) % 3 == 1)
+    whole = predict_reward(model, data.features)
+    monkeypatch.setattr(reward_model, "PREDICT_ROWS", 7)
+    assert np.allclose(predict_reward(model, data.features, rows), whole[rows], rtol=0, atol=1e-12)
+    assert np.allclose(predict_reward(model, data.features), whole, rtol=0, atol=1e-12)

@@ -114,17 +114,23 @@ class LogTable:
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self._on_close = on_close
-        # Readers order what they need by `ord`; unordered results let DuckDB build tables
-        # and joins in parallel without keeping scan order.
-        self._con = duckdb.connect(config={"preserve_insertion_order": False})
         self._links: str | None = None
         if not files:
+            self._con = duckdb.connect()
             self._con.execute(f"CREATE TEMP TABLE records AS SELECT {_EMPTY}, 0::BIGINT AS ord "
                               "LIMIT 0")
             return
+        self._links = tempfile.mkdtemp(prefix="policyhub-table-")
+        self._con = duckdb.connect(config={
+            # Readers order what they need by `ord`; unordered results let DuckDB build tables
+            # and joins in parallel without keeping scan order.
+            "preserve_insertion_order": False,
+            # What does not fit in memory spills here, not to `.tmp` in the working directory
+            # (read-only in a Lambda), and goes when the table closes.
+            "temp_directory": str(Path(self._links) / "spill"),
+        })  # fmt: skip
         low = iso(since) if since is not None else None
         high = iso(until) if until is not None else None
-        self._links = tempfile.mkdtemp(prefix="policyhub-table-")
         inside: list[str] = []
         edge: list[str] = []
         for i, f in enumerate(files):

@@ -26,8 +26,11 @@ from policyhub.ml.dataset import LoggedDataset, holdout_mask
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 ModelKind = Literal["auto", "pairwise_logistic", "mlp"]
 PAIRWISE_MAX_DIM = 24
+PREDICT_ROWS = 32_768
+MAX_FIT_DECISIONS = 200_000
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,21 @@ class QuadraticLogit:
                 quadratic[i, j] += c
         return cls(_mean(inner, d), _scale(inner, d), constant, linear, quadratic)
 
-    def predict(self, features: Float32Array) -> FloatArray:
-        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
-        logit = self.constant + z @ self.linear + np.einsum("ij,ij->i", z @ self.quadratic, z)
-        probability: FloatArray = 0.5 * (1.0 + np.tanh(0.5 * logit))
+    def predict(self, features: Float32Array, rows: IntArray | None = None) -> FloatArray:
+        """The probability of every feature row (of `features[rows]` when given), computed
+        `PREDICT_ROWS` rows at a time: the float64 temporaries of 40M rows at once would take
+        GBs, and small blocks stay in cache."""
+        count = features.shape[0] if rows is None else rows.size
+        probability: FloatArray = np.empty(count, dtype=np.float64)
+        # [rows, D] x [D, D] products: BLAS threads cost more than they save (as in the fit).
+        with threadpool_limits(limits=1, user_api="blas"):
+            for start in range(0, count, PREDICT_ROWS):
+                block = slice(start, min(start + PREDICT_ROWS, count))
+                x = features[block] if rows is None else features[rows[block]]
+                z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+                quadratic = np.einsum("ij,ij->i", z @ self.quadratic, z)
+                logit = self.constant + z @ self.linear + quadratic
+                probability[block] = 0.5 * (1.0 + np.tanh(0.5 * logit))
         return probability
 
 
@@ -167,10 +181,15 @@ def _scale(scaler: StandardScaler, width: int) -> FloatArray:
     return np.ones(width) if scaler.scale_ is None else np.asarray(scaler.scale_, np.float64)
 
 
-def predict_reward(model: Any, features: Float32Array) -> FloatArray:
-    """Predicted expected reward of every row (probability of class 1 for classifiers)."""
+def predict_reward(
+    model: Any, features: Float32Array, rows: IntArray | None = None
+) -> FloatArray:
+    """Predicted expected reward of every row, or of `features[rows]` (probability of class 1
+    for classifiers)."""
     if isinstance(model, Pipeline) and (quadratic := QuadraticLogit.of(model)) is not None:
-        return quadratic.predict(features)
+        return quadratic.predict(features, rows)
+    if rows is not None:
+        features = features[rows]
     if hasattr(model, "predict_proba"):
         return np.asarray(model.predict_proba(features)[:, 1], dtype=np.float64)
     return np.asarray(model.predict(features), dtype=np.float64).reshape(-1)
@@ -181,6 +200,7 @@ def cross_fitted_predictions(
     n_folds: int = 2,
     config: RewardModelConfig | None = None,
     extra: LoggedDataset | None = None,
+    max_fit_decisions: int = MAX_FIT_DECISIONS,
 ) -> FloatArray:
     """q̂ for every candidate row, each decision predicted by a model fit on the other folds.
 
@@ -188,7 +208,8 @@ def cross_fitted_predictions(
     scores them (as obp's ``RegressionModel.fit_predict`` with ``n_folds``). ``extra`` holds
     other decisions (never evaluated here) that every fold's model is also fit on: with a few
     hundred held-out decisions, half of them fit a poor q̂ and the estimate's spread nearly
-    doubles (decision 092).
+    doubles (decision 092). A fold's model is fit on at most ``max_fit_decisions`` of the other
+    folds' decisions (a seeded sample): more adds time and memory, not accuracy (decision 127).
     """
     if n_folds < 2:
         raise ValueError("cross-fitting needs at least two folds")
@@ -198,6 +219,8 @@ def cross_fitted_predictions(
     fold = n_folds - 1 - fold
     predictions = np.zeros(data.features.shape[0], dtype=np.float64)
     row_fold = fold[data.row_decision]
+    chosen = data.chosen_only()  # what the model learns from: the other rows need no copy
+    sample = np.random.default_rng((config or RewardModelConfig()).seed)
     for k in range(n_folds):
         inside = np.flatnonzero(fold == k)
         outside = np.flatnonzero(fold != k)
@@ -205,10 +228,12 @@ def cross_fitted_predictions(
             continue
         if outside.size == 0 and (extra is None or extra.n_decisions == 0):
             raise ValueError("too few decisions to cross-fit")
-        fit_on = data.subset(outside)
+        if outside.size > max_fit_decisions:
+            outside = np.sort(sample.choice(outside, max_fit_decisions, replace=False))
+        fit_on = chosen.subset(outside)
         if extra is not None and extra.n_decisions:
-            fit_on = LoggedDataset.concat(fit_on, extra)
+            fit_on = LoggedDataset.concat(fit_on, extra.chosen_only())
         model = fit_reward_model(fit_on, config)
         rows = np.flatnonzero(row_fold == k)
-        predictions[rows] = predict_reward(model, data.features[rows])
+        predictions[rows] = predict_reward(model, data.features, rows)
     return predictions
