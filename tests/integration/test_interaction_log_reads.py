@@ -191,6 +191,36 @@ def test_a_window_reads_the_hour_partitions_it_spans_and_no_others(
     assert fresh.fetches == 2
 
 
+@pytest.mark.parametrize("local", [False, True])
+def test_a_day_the_window_covers_whole_is_listed_at_once_with_its_hours_and_older_objects(
+    embedded_aws: None, local: bool
+) -> None:
+    bucket = settings().interaction_bucket
+    now = datetime.now(UTC)
+    yesterday = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    stamps = [yesterday.replace(hour=5), yesterday.replace(hour=17)]
+    for i, at in enumerate(stamps):
+        key = local_object_key(partition("acme", "memory_manager", at), int(time.time() * 1000))
+        aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body([_record(i, at)]))
+    old = day_partition("acme", "memory_manager", yesterday) + "before-hours.parquet"
+    aws.s3().put_object(Bucket=bucket, Key=old, Body=parquet_body([_record(2, stamps[0])]))
+    log = S3InteractionLog(bucket, written_by_local_sink=local)
+    listed: list[tuple[str, str | None]] = []
+    original = log._list
+
+    def spy(
+        prefix: str, start_after: str | None, delimiter: str | None = None
+    ) -> list[tuple[str, str, datetime]]:
+        listed.append((prefix, delimiter))
+        return original(prefix, start_after, delimiter)
+
+    log._list = spy  # type: ignore[method-assign]
+    read = log.read("acme", "memory_manager", yesterday - timedelta(hours=1), now)
+    assert sorted(r["decision_id"] for r in read) == ["d0", "d1", "d2"]
+    day = day_partition("acme", "memory_manager", yesterday)
+    assert [entry for entry in listed if entry[0].startswith(day)] == [(day, None)]
+
+
 def test_a_batch_no_column_type_fits_is_dead_lettered_not_lost(embedded_aws: None) -> None:
     bucket = settings().interaction_bucket
     sink = BatchingS3Sink(bucket, flush_seconds=3600)

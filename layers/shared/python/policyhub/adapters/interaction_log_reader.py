@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,22 +104,36 @@ class S3InteractionLog:
         with self._lock:
             self._reads += 1
             read = self._reads
-        start, end = since - self._clock_skew, until + self._slack
-        found: list[tuple[datetime, str, str]] = []
-        hour = since.replace(minute=0, second=0, microsecond=0)
-        days: set[str] = set()
-        while hour <= until:
-            day = day_partition(tenant_id, agent_type, hour)
-            if day not in days:  # objects from before hour partitions (decision 129)
-                days.add(day)
-                found += self._listed(day, start, end, below=False)
-            found += self._listed(partition(tenant_id, agent_type, hour), start, end)
-            hour += timedelta(hours=1)
-        keys = [(key, etag) for _, key, etag in sorted(found)]
+        keys = self._window_keys(tenant_id, agent_type, since, until)
         segments = self._fetch(keys, read)
         return LogTable(
             [e.file for e in segments], since, until, on_close=lambda: self._release(segments)
         )
+
+    def _window_keys(
+        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+    ) -> list[tuple[str, str]]:
+        """(key, etag) of the objects that can hold records stamped in [since, until], in the
+        order they were written: a day the window covers whole is listed at once; of a day it
+        covers in part, the hours it spans and the day's own objects from before hour
+        partitions (decision 129)."""
+        start, end = since - self._clock_skew, until + self._slack
+        since, until = since.astimezone(UTC), until.astimezone(UTC)
+        found: list[tuple[datetime, str, str]] = []
+        day = since.replace(hour=0, minute=0, second=0, microsecond=0)
+        while day <= until:
+            prefix = day_partition(tenant_id, agent_type, day)
+            first, last = max(day, since), min(day + timedelta(days=1), until)
+            if first == day and last == day + timedelta(days=1):
+                found += self._listed(prefix, start, end, whole=True)
+            else:
+                found += self._listed(prefix, start, end, below=False)
+                hour = first.replace(minute=0, second=0, microsecond=0)
+                while hour <= last and hour < day + timedelta(days=1):
+                    found += self._listed(partition(tenant_id, agent_type, hour), start, end)
+                    hour += timedelta(hours=1)
+            day += timedelta(days=1)
+        return [(key, etag) for _, key, etag in sorted(found)]
 
     def _fetch(self, keys: list[tuple[str, str]], read: int) -> list[_Segment]:
         """The segments holding `keys`' records (each once, in key order), fetching the rest."""
@@ -247,15 +261,20 @@ class S3InteractionLog:
             yield {k: v for k, v in row.items() if k in wanted}
 
     def _listed(
-        self, prefix: str, start: datetime, end: datetime, below: bool = True
+        self,
+        prefix: str,
+        start: datetime,
+        end: datetime,
+        below: bool = True,
+        whole: bool = False,
     ) -> list[tuple[datetime, str, str]]:
-        """The prefix's objects last modified in [start, end] (modified, key, etag); with
-        `below=False` only those directly in it, not in the partitions below it."""
+        """The objects last modified in [start, end] (modified, key, etag) of an hour's
+        partition; of a day's with `whole` (its hours too) or `below=False` (not its hours)."""
         if not below:
             listed = self._list(prefix, None, delimiter="/")
-        elif self._time_ordered_keys:
+        elif self._time_ordered_keys and not whole:
             listed = self._listed_since(prefix, local_keys_from(prefix, start))
-        else:  # as Firehose names them: every object of the hour
+        else:  # as Firehose names them, or a whole day: every object
             listed = self._list(prefix, None)
         return [(modified, key, etag) for key, etag, modified in listed
                 if start <= modified <= end]  # fmt: skip
