@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -165,6 +166,34 @@ def test_compare_of_an_unknown_version_is_404(logged: Api) -> None:
         "/policies/compare", {"baseline_version": "v1.0.0", "candidate_version": "v9.9.9"}
     )
     assert r.status == 404 and error_code(r) == "version_not_found"
+
+
+def test_a_window_whose_logs_do_not_fit_the_local_disk_is_422_before_anything_is_fetched(
+    logged: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In AWS the reader's disk is the analysis function's ephemeral storage: a window larger
+    than it is the caller's to shorten, not a failure halfway through the download."""
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=1000))
+    downloads: list[tuple[str, str]] = []
+    download = S3InteractionLog._download
+
+    def counted(self: S3InteractionLog, entry: tuple[str, str]) -> object:
+        downloads.append(entry)
+        return download(self, entry)
+
+    monkeypatch.setattr(S3InteractionLog, "_download", counted)
+    body = {"baseline_version": "v1.0.0", "candidate_version": "v1.0.0"}
+    r = logged.post("/policies/compare", body)
+    assert r.status == 422 and error_code(r) == "validation_error", r.body
+    (detail,) = r.json()["error"]["details"]
+    assert detail["field"] == "body.window_hours"
+    assert "GB of local disk" in detail["issue"] and "shorter window" in detail["issue"]
+    assert downloads == []
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    assert logged.post("/policies/compare", body).status == 200
 
 
 def test_compare_of_versions_that_do_not_fit_the_logs_is_422(logged: Api) -> None:

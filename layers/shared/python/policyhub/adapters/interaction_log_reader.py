@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from policyhub.adapters import aws
 from policyhub.adapters.interaction_logs import day_partition, local_keys_from, partition
@@ -28,10 +28,20 @@ from policyhub.adapters.log_table import (
     jsonl_to_parquet,
     stamps,
 )
+from policyhub.domain.errors import LogWindowTooLargeError
 from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ListObjectsV2RequestPaginateTypeDef
+
+
+class _Object(NamedTuple):
+    """An object of a listing."""
+
+    key: str
+    etag: str
+    modified: datetime
+    size: int
 
 
 @dataclass
@@ -90,7 +100,7 @@ class S3InteractionLog:
         self._segments: OrderedDict[str, _Segment] = OrderedDict()
         """By segment file path, least recently used first."""
         self._segment_of: dict[tuple[str, str], _Segment] = {}
-        self._listings: dict[str, tuple[str, dict[str, tuple[str, datetime]]]] = {}
+        self._listings: dict[str, tuple[str, dict[str, _Object]]] = {}
         """Per prefix (time-ordered names only): listed from which name, and what was found."""
         self._cached_bytes = 0
         self._reads = 0
@@ -104,22 +114,21 @@ class S3InteractionLog:
         with self._lock:
             self._reads += 1
             read = self._reads
-        keys = self._window_keys(tenant_id, agent_type, since, until)
-        segments = self._fetch(keys, read)
+        segments = self._fetch(self._window_objects(tenant_id, agent_type, since, until), read)
         return LogTable(
             [e.file for e in segments], since, until, on_close=lambda: self._release(segments)
         )
 
-    def _window_keys(
+    def _window_objects(
         self, tenant_id: str, agent_type: str, since: datetime, until: datetime
-    ) -> list[tuple[str, str]]:
-        """(key, etag) of the objects that can hold records stamped in [since, until], in the
-        order they were written: a day the window covers whole is listed at once; of a day it
+    ) -> list[_Object]:
+        """The objects that can hold records stamped in [since, until], in the order they were
+        written: a day the window covers whole is listed at once; of a day it
         covers in part, the hours it spans and the day's own objects from before hour
         partitions (decision 129)."""
         start, end = since - self._clock_skew, until + self._slack
         since, until = since.astimezone(UTC), until.astimezone(UTC)
-        found: list[tuple[datetime, str, str]] = []
+        found: list[_Object] = []
         day = since.replace(hour=0, minute=0, second=0, microsecond=0)
         while day <= until:
             prefix = day_partition(tenant_id, agent_type, day)
@@ -133,26 +142,37 @@ class S3InteractionLog:
                     found += self._listed(partition(tenant_id, agent_type, hour), start, end)
                     hour += timedelta(hours=1)
             day += timedelta(days=1)
-        return [(key, etag) for _, key, etag in sorted(found)]
+        return sorted(found, key=lambda o: (o.modified, o.key))
 
-    def _fetch(self, keys: list[tuple[str, str]], read: int) -> list[_Segment]:
-        """The segments holding `keys`' records (each once, in key order), fetching the rest."""
+    def _fetch(self, objects: list[_Object], read: int) -> list[_Segment]:
+        """The segments holding the objects' records (each once, in order), fetching the rest.
+
+        Raises LogWindowTooLargeError, before fetching anything, when the objects to fetch need more
+        local disk than is free (in AWS: the function's ephemeral storage)."""
         used: dict[str, _Segment] = {}
         missing: list[tuple[str, str]] = []
+        missing_bytes = 0
         with self._lock:
-            for entry in keys:
+            for o in objects:
+                entry = (o.key, o.etag)
                 segment = self._segment_of.get(entry)
                 evicted = segment is not None and (
                     segment.file.path not in self._segments and not segment.users
                 )
                 if segment is None or evicted:
                     missing.append(entry)
+                    missing_bytes += o.size
                 elif segment.file.path not in used:
                     segment.last_read, segment.users = read, segment.users + 1
                     if segment.file.path in self._segments:
                         self._segments.move_to_end(segment.file.path)
                     used[segment.file.path] = segment
         if missing:
+            # merging small objects writes a segment before its parts go
+            free = shutil.disk_usage(self._folder).free
+            if missing_bytes + self._segment_bytes > free:
+                self._release(list(used.values()))
+                raise LogWindowTooLargeError(missing_bytes, free)
             with ThreadPoolExecutor(min(self._fetch_workers, len(missing))) as pool:
                 files = list(pool.map(self._download, missing))
             for group in self._groups(missing, files):
@@ -163,8 +183,8 @@ class S3InteractionLog:
                         self._segment_of[entry] = segment
                 used[segment.file.path] = segment
         ordered: dict[str, _Segment] = {}
-        for entry in keys:
-            path = self._segment_of[entry].file.path
+        for o in objects:
+            path = self._segment_of[(o.key, o.etag)].file.path
             if path in used:
                 ordered.setdefault(path, used[path])
         return [*ordered.values(), *(s for p, s in used.items() if p not in ordered)]
@@ -267,32 +287,32 @@ class S3InteractionLog:
         end: datetime,
         below: bool = True,
         whole: bool = False,
-    ) -> list[tuple[datetime, str, str]]:
-        """The objects last modified in [start, end] (modified, key, etag) of an hour's
-        partition; of a day's with `whole` (its hours too) or `below=False` (not its hours)."""
+    ) -> list[_Object]:
+        """The objects last modified in [start, end] of an hour's partition; of a day's with
+        `whole` (its hours too) or `below=False` (not its hours)."""
         if not below:
             listed = self._list(prefix, None, delimiter="/")
         elif self._time_ordered_keys and not whole:
             listed = self._listed_since(prefix, local_keys_from(prefix, start))
         else:  # as Firehose names them, or a whole day: every object
             listed = self._list(prefix, None)
-        return [(modified, key, etag) for key, etag, modified in listed
-                if start <= modified <= end]  # fmt: skip
+        return [o for o in listed if start <= o.modified <= end]
 
     def _list(
         self, prefix: str, start_after: str | None, delimiter: str | None = None
-    ) -> list[tuple[str, str, datetime]]:
+    ) -> list[_Object]:
         paginator = aws.s3().get_paginator("list_objects_v2")
         options: ListObjectsV2RequestPaginateTypeDef = {"Bucket": self._bucket, "Prefix": prefix}
         if start_after is not None:
             options["StartAfter"] = start_after
         if delimiter is not None:
             options["Delimiter"] = delimiter
-        return [(obj["Key"], str(obj.get("ETag", "")), obj["LastModified"])
+        return [_Object(obj["Key"], str(obj.get("ETag", "")), obj["LastModified"],
+                        obj.get("Size", 0))
                 for page in paginator.paginate(**options)
                 for obj in page.get("Contents", [])]  # fmt: skip
 
-    def _listed_since(self, prefix: str, start_after: str) -> list[tuple[str, str, datetime]]:
+    def _listed_since(self, prefix: str, start_after: str) -> list[_Object]:
         """The local sink's objects named after `start_after`, listing only what is new.
 
         Names sort by write time, so after one listing only names from the last one seen
@@ -308,10 +328,10 @@ class S3InteractionLog:
             skew_ms = int(self._clock_skew.total_seconds() * 1000)
             resume = max(listed_from, f"{prefix}{max(written_ms - skew_ms, 0):013d}")
         fresh = dict(known)
-        for key, etag, modified in self._list(prefix, resume):
-            fresh[key] = (etag, modified)
+        for o in self._list(prefix, resume):
+            fresh[o.key] = o
         # forget what no window from `start_after` on can need
         fresh = {k: v for k, v in fresh.items() if k > start_after}
         with self._lock:
             self._listings[prefix] = (start_after, fresh)
-        return [(key, etag, modified) for key, (etag, modified) in fresh.items()]
+        return list(fresh.values())

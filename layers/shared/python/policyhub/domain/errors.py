@@ -67,6 +67,21 @@ class PolicyHubError(Exception):
         return f"{self.code}: {self.message}"
 
 
+class LogWindowTooLargeError(PolicyHubError):
+    """A window's interaction logs need more local disk than the reader has free (in AWS, the
+    analysis function's ephemeral storage): a shorter window fits."""
+
+    def __init__(self, needed_bytes: int, free_bytes: int) -> None:
+        issue = (
+            f"its logs need {needed_bytes / 1e9:.1f} GB of local disk to read and "
+            f"{free_bytes / 1e9:.1f} GB is free; choose a shorter window"
+        )
+        super().__init__("validation_error", f"the window is too large: {issue}",
+                         [ErrorDetail("window", issue)])  # fmt: skip
+        self.needed_bytes = needed_bytes
+        self.free_bytes = free_bytes
+
+
 def not_found(code: str, message: str) -> PolicyHubError:
     return PolicyHubError(code, message)
 

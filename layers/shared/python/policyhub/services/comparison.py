@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from policyhub.domain.errors import invalid
+from policyhub.domain.errors import LogWindowTooLargeError, invalid
 from policyhub.domain.versions import FeatureSchema, PolicyVersion
 from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW_HOURS, CompareResult, compare
 from policyhub.ml.dataset import LoggedDataset, holdout_sql
@@ -143,9 +143,11 @@ class CompareService:
         t1 = time.perf_counter()
         now = self._clock.now()
         fraction = self.settings.holdout_fraction
-        with self._logs.table(
-            tenant_id, agent_type, now - timedelta(hours=window_hours), now
-        ) as table:
+        try:
+            logs = self._logs.table(tenant_id, agent_type, now - timedelta(hours=window_hours), now)
+        except LogWindowTooLargeError as exc:
+            raise invalid("body.window_hours", exc.details[0].issue) from exc
+        with logs as table:
             window = LogWindow(table, holdout_sql(fraction))
             schemas = window.schemas()
             held_out, report = window.dataset(schema)
