@@ -6,6 +6,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -210,7 +211,7 @@ def test_a_day_the_window_covers_whole_is_listed_at_once_with_its_hours_and_olde
 
     def spy(
         prefix: str, start_after: str | None, delimiter: str | None = None
-    ) -> list[tuple[str, str, datetime]]:
+    ) -> list[Any]:
         listed.append((prefix, delimiter))
         return original(prefix, start_after, delimiter)
 
@@ -263,7 +264,7 @@ def test_a_local_log_lists_again_only_from_its_last_object_less_the_clock_skew(
 
     def spy(
         listing: str, start_after: str | None, delimiter: str | None = None
-    ) -> list[tuple[str, str, datetime]]:
+    ) -> list[Any]:
         if listing == prefix:  # not the day's own objects, nor a neighbouring hour
             listed.append(start_after)
         return original(listing, start_after, delimiter)
