@@ -123,32 +123,32 @@ class S3InteractionLog:
         self, tenant_id: str, agent_type: str, since: datetime, until: datetime
     ) -> list[_Object]:
         """The objects that can hold records stamped in [since, until], in the order they were
-        written: a day the window covers whole is listed at once; of a day it
-        covers in part, the hours it spans and the day's own objects from before hour
-        partitions (decision 129)."""
+        written: a day the window covers whole is listed at once; of a day it covers in part,
+        the hours it spans and the day's own objects from before hour partitions (129)."""
         start, end = since - self._clock_skew, until + self._slack
         since, until = since.astimezone(UTC), until.astimezone(UTC)
         found: list[_Object] = []
         day = since.replace(hour=0, minute=0, second=0, microsecond=0)
         while day <= until:
             prefix = day_partition(tenant_id, agent_type, day)
-            first, last = max(day, since), min(day + timedelta(days=1), until)
-            if first == day and last == day + timedelta(days=1):
-                found += self._listed(prefix, start, end, whole=True)
+            next_day = day + timedelta(days=1)
+            if since <= day and next_day <= until:
+                found += self._list(prefix, None)
             else:
-                found += self._listed(prefix, start, end, below=False)
-                hour = first.replace(minute=0, second=0, microsecond=0)
-                while hour <= last and hour < day + timedelta(days=1):
-                    found += self._listed(partition(tenant_id, agent_type, hour), start, end)
+                found += self._list(prefix, None, delimiter="/")
+                hour = max(day, since).replace(minute=0, second=0, microsecond=0)
+                while hour <= until and hour < next_day:
+                    found += self._hour(partition(tenant_id, agent_type, hour), start)
                     hour += timedelta(hours=1)
-            day += timedelta(days=1)
-        return sorted(found, key=lambda o: (o.modified, o.key))
+            day = next_day
+        return sorted((o for o in found if start <= o.modified <= end),
+                      key=lambda o: (o.modified, o.key))  # fmt: skip
 
     def _fetch(self, objects: list[_Object], read: int) -> list[_Segment]:
         """The segments holding the objects' records (each once, in order), fetching the rest.
 
-        Raises LogWindowTooLargeError, before fetching anything, when the objects to fetch need more
-        local disk than is free (in AWS: the function's ephemeral storage)."""
+        Raises LogWindowTooLargeError, before fetching anything, when the objects to fetch
+        need more local disk than is free (in AWS: the function's ephemeral storage)."""
         used: dict[str, _Segment] = {}
         missing: list[tuple[str, str]] = []
         missing_bytes = 0
@@ -280,23 +280,11 @@ class S3InteractionLog:
             wanted = kind if fields is None else kind & fields
             yield {k: v for k, v in row.items() if k in wanted}
 
-    def _listed(
-        self,
-        prefix: str,
-        start: datetime,
-        end: datetime,
-        below: bool = True,
-        whole: bool = False,
-    ) -> list[_Object]:
-        """The objects last modified in [start, end] of an hour's partition; of a day's with
-        `whole` (its hours too) or `below=False` (not its hours)."""
-        if not below:
-            listed = self._list(prefix, None, delimiter="/")
-        elif self._time_ordered_keys and not whole:
-            listed = self._listed_since(prefix, local_keys_from(prefix, start))
-        else:  # as Firehose names them, or a whole day: every object
-            listed = self._list(prefix, None)
-        return [o for o in listed if start <= o.modified <= end]
+    def _hour(self, prefix: str, start: datetime) -> list[_Object]:
+        """The objects of an hour's partition (from `start` on, where names sort by time)."""
+        if self._time_ordered_keys:
+            return self._listed_since(prefix, local_keys_from(prefix, start))
+        return self._list(prefix, None)  # as Firehose names them: every object of the hour
 
     def _list(
         self, prefix: str, start_after: str | None, delimiter: str | None = None
