@@ -191,14 +191,11 @@ def reset() -> None:
         stop = getattr(runner, "stop", None)
         if stop is not None:
             stop()
-    if log_sink.cache_info().currsize:
-        close = getattr(log_sink(), "close", None)  # the local sink's flusher
-        if close is not None:
-            close()
-    if serving_metrics.cache_info().currsize:
-        close = getattr(serving_metrics(), "close", None)
-        if close is not None:
-            close()
+    for flushed in (log_sink, serving_metrics):  # the local sinks' flusher threads
+        if flushed.cache_info().currsize:
+            close = getattr(flushed(), "close", None)
+            if close is not None:
+                close()
     for f in (
         store,
         registry,
