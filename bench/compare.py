@@ -108,6 +108,7 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "p
     from policyhub.adapters.interaction_logs import partition
     from policyhub.adapters.local_log_sink import parquet_body
     from policyhub.api import container
+    from policyhub.domain.holdout import SPLITS, split_of
     from policyhub.domain.versions import FeatureSchema
     from policyhub.ml.onnx_models import linear_policy
     from policyhub.settings import settings
@@ -134,17 +135,20 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "p
             )  # fmt: skip
             size = 0
             for k in range(0, len(records), 20_000):
-                chunk = records[k : k + 20_000]
-                at = datetime.fromisoformat(str(chunk[0]["at"]).replace("Z", "+00:00"))
-                if log_format == "jsonl":  # as objects written before Parquet
-                    body = "".join(
-                        json.dumps(r, separators=(",", ":")) + "\n" for r in chunk
-                    ).encode()
-                else:  # as the local sink and Firehose write them
-                    body = parquet_body(chunk)
-                key = f"{partition('bench', 'memory_manager', at)}bench-{k:08d}.{log_format}"
-                aws.s3().put_object(Bucket=settings().interaction_bucket, Key=key, Body=body)
-                size += len(body)
+                at = datetime.fromisoformat(str(records[k]["at"]).replace("Z", "+00:00"))
+                for split in SPLITS:  # each side in objects of its own, as the sinks write
+                    chunk = [r for r in records[k : k + 20_000]
+                             if split_of(r["decision_id"]) == split]  # fmt: skip
+                    if log_format == "jsonl":  # as objects written before Parquet
+                        body = "".join(
+                            json.dumps(r, separators=(",", ":")) + "\n" for r in chunk
+                        ).encode()
+                    else:  # as the local sink and Firehose write them
+                        body = parquet_body(chunk)
+                    name = f"bench-{k:08d}-{split}.{log_format}"
+                    key = f"{partition('bench', 'memory_manager', at, split)}{name}"
+                    aws.s3().put_object(Bucket=settings().interaction_bucket, Key=key, Body=body)
+                    size += len(body)
             return size
 
         size = timed(f"log {n:,} decisions x {candidates} candidates to S3 (setup)", 1, write)

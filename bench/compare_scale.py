@@ -104,8 +104,11 @@ def generate(
     folder: str, n: int, per_object: int, candidates: int, after: datetime, end: datetime
 ) -> Iterator[str]:
     """n decisions x `candidates` (and their feedback) in Parquet files of `per_object`
-    decisions in `folder`, spread evenly in (after, end); yields each file when written."""
+    decisions in `folder`, spread evenly in (after, end), each chunk's held-out and training
+    decisions in a file of their own (`<chunk>-<split>.parquet`, as the sinks write them);
+    yields each file when written."""
     from bench.synthetic_logs import write_records_parquet
+    from policyhub.domain.holdout import SPLITS
     from policyhub.ml.scorers import retrieval_scorer
     from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
 
@@ -113,12 +116,14 @@ def generate(
     sim = BanditSimulator(config)
     for c, first in enumerate(range(0, n, per_object)):
         data = sim.log_dataset(min(per_object, n - first), retrieval_scorer, seed=1000 + c)
-        path = str(Path(folder) / f"{c:06d}.parquet")
-        write_records_parquet(
-            data, retrieval_scorer(data.features), path, tenant_id=TENANT, agent_type=AGENT,
-            after=after, end=end, first=first, total=n,
-        )  # fmt: skip
-        yield path
+        scores = retrieval_scorer(data.features)
+        for split in SPLITS:
+            path = str(Path(folder) / f"{c:06d}-{split}.parquet")
+            write_records_parquet(
+                data, scores, path, tenant_id=TENANT, agent_type=AGENT,
+                after=after, end=end, first=first, total=n, split=split,
+            )  # fmt: skip
+            yield path
 
 
 def upload(paths: Iterable[str], keep: bool) -> int:
@@ -128,6 +133,7 @@ def upload(paths: Iterable[str], keep: bool) -> int:
     from policyhub.adapters import aws
     from policyhub.adapters.interaction_logs import partition
     from policyhub.adapters.log_table import stamps
+    from policyhub.domain.holdout import SPLITS
     from policyhub.settings import settings
 
     bucket = settings().interaction_bucket
@@ -135,7 +141,8 @@ def upload(paths: Iterable[str], keep: bool) -> int:
     def put(path: str) -> int:
         first, _ = stamps(path)
         at = datetime.fromisoformat(str(first).replace("Z", "+00:00"))
-        key = f"{partition(TENANT, AGENT, at)}bench-{Path(path).stem}.parquet"
+        split = next(s for s in SPLITS if Path(path).stem.endswith(f"-{s}"))
+        key = f"{partition(TENANT, AGENT, at, split)}bench-{Path(path).stem}.parquet"
         size = os.path.getsize(path)
         with open(path, "rb") as body:
             aws.s3().put_object(Bucket=bucket, Key=key, Body=body)

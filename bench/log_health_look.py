@@ -6,8 +6,9 @@
 Target: <= 2 s for a 1-hour window at 1,000 decisions/s (3.6M decisions and their feedback).
 The records are made with DuckDB straight into Parquet objects of `interaction_columns.COLUMNS`
 (10% canary, 1% failed, 5% with violations, a decision's feedback beside it) and put into the
-embedded stack's bucket (moto's server) under the local sink's names, one object per flush:
-`--objects 3600` is one a second, as the sink flushes at 2,000 records. The first look fetches
+embedded stack's bucket (moto's server) under the local sink's names, one flush per `--objects`
+(`3600` is one a second, as the sink flushes at 2,000 records), each flush an object per side
+of the held-out split, as the sink writes them (decision 131). The first look fetches
 every object; later looks find them in the reader's cache, as the controller's repeated looks
 at a growing window do. Prints the median of each and the process's peak RSS.
 """
@@ -24,8 +25,10 @@ from pathlib import Path
 
 import duckdb
 
+from policyhub.domain.holdout import HOLDOUT_FRACTION, SPLITS
 from policyhub.domain.interaction_columns import COLUMNS
 from policyhub.domain.interaction_columns import duckdb as duckdb_type
+from policyhub.ml.dataset import holdout_sql
 
 
 def _expressions(candidates: int) -> dict[str, str]:
@@ -76,14 +79,16 @@ def make_objects(folder: Path, start: datetime, rate: int, seconds: int, objects
     paths = []
     with duckdb.connect() as con:
         for f in range(objects):
-            path = folder / f"{f:06d}.parquet"
             low, high = f * records // objects, (f + 1) * records // objects
-            con.execute(
-                f"COPY (SELECT {select} FROM range({low}, {high}) AS r(i)) TO '{path}' "
-                "(FORMAT parquet, COMPRESSION zstd)",
-                {"start": start.replace(tzinfo=None), "rate": rate},
-            )
-            paths.append(path)
+            for split in SPLITS:  # the sink writes each side of a flush to its own object
+                path = folder / f"{f:06d}-{split}.parquet"
+                side = holdout_sql(HOLDOUT_FRACTION, held_out=split == "holdout")
+                con.execute(
+                    f"COPY (SELECT * FROM (SELECT {select} FROM range({low}, {high}) AS r(i)) "
+                    f"WHERE {side}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)",
+                    {"start": start.replace(tzinfo=None), "rate": rate},
+                )
+                paths.append(path)
     return paths
 
 
@@ -121,8 +126,10 @@ def main() -> None:
             size = sum(p.stat().st_size for p in paths)
             made = time.perf_counter() - began
             for k, path in enumerate(paths):
-                written = start + timedelta(seconds=(k + 1) * args.seconds / args.objects)
-                key = local_object_key(partition("bench", "memory_manager", written),
+                flush = k // len(SPLITS)
+                written = start + timedelta(seconds=(flush + 1) * args.seconds / args.objects)
+                split = next(s for s in SPLITS if path.stem.endswith(f"-{s}"))
+                key = local_object_key(partition("bench", "memory_manager", written, split),
                                        int(written.timestamp() * 1000))  # fmt: skip
                 aws.s3().put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         print(f"setup: {args.rate * args.seconds:,} decisions x {args.candidates} candidates "

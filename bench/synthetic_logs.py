@@ -16,10 +16,11 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 
+from policyhub.domain.holdout import HOLDOUT_FRACTION, Split
 from policyhub.domain.interaction_columns import COLUMNS
 from policyhub.domain.interaction_columns import duckdb as duckdb_type
 from policyhub.domain.interaction_records import SUCCESS_REWARD
-from policyhub.ml.dataset import LoggedDataset
+from policyhub.ml.dataset import LoggedDataset, holdout_mask
 from policyhub.ml.exploration import DEFAULT_EPSILON, DEFAULT_TEMPERATURE
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -49,6 +50,7 @@ def write_records_parquet(
     end: datetime,
     first: int = 0,
     total: int | None = None,
+    split: Split | None = None,
 ) -> None:
     """`dataset_records(data, scores, policy_version=None, ...)` as one Parquet file (zstd),
     as `parquet_body` would write them.
@@ -56,7 +58,8 @@ def write_records_parquet(
     `data` is decisions `first` .. `first + n` of `total` (default: all of them) spread evenly
     in (after, end), so a long log can be written a chunk at a time with the times one call of
     `dataset_records` over all `total` decisions would give. Every decision has the same number
-    of candidates (as `log_dataset` makes them)."""
+    of candidates (as `log_dataset` makes them). With `split`, only the decisions on that side
+    of the held-out split and their feedback, as the sinks write each side to its own object."""
     n = data.n_decisions
     total = n if total is None else total
     sizes = data.sizes
@@ -91,6 +94,10 @@ def write_records_parquet(
         table[f"r{j}"] = ranking[:, j]
         for c in range(di):
             table[f"a{j}_{c}"] = rows[:, j, dc + c]
+    if split is not None:
+        held = holdout_mask(data.decision_ids, HOLDOUT_FRACTION)
+        kept = held if split == "holdout" else ~held
+        table = {name: column[kept] for name, column in table.items()}
     candidates = ", ".join(
         f"{{'id': 'item-{j}', 'retrieval_score': s{j}, 'features': ["
         + ", ".join(f"a{j}_{c}" for c in range(di)) + "]}"

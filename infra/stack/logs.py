@@ -2,11 +2,11 @@
 
 Writers put the JSON lines of the shared data contract (one per PutRecord, newline included,
 see `policyhub.adapters.interaction_logs`). Firehose partitions them by the record's own
-tenant, agent and date of `at` into the layout the local stack writes and the readers list
-(decision 053), and converts each batch to Parquet (GZIP pages, `.parquet` objects) with the
-columns of the Glue table `InteractionTable` defines from `interaction_columns.COLUMNS`, the one
-schema of the records. Records it cannot partition or convert land under the error prefix.
-See decision 116.
+tenant, agent, date and hour of `at`, and the line's `split` (decision 131), into the layout the
+local stack writes and the readers list (decision 053), and converts each batch to Parquet
+(GZIP pages, `.parquet` objects) with the columns of the Glue table `InteractionTable` defines
+from `interaction_columns.COLUMNS`, the one schema of the records. Records it cannot
+partition or convert land under the error prefix. See decision 116.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from constructs import Construct
 
 from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
 from policyhub.adapters.interaction_logs import PREFIX as LOG_PREFIX
+from policyhub.domain.holdout import SPLITS
 from policyhub.domain.interaction_columns import COLUMNS, hive
 from policyhub.settings import LOG_STREAM
 
@@ -30,15 +31,20 @@ from .nag import acknowledge, logical_id
 
 LOG_STREAM_ENV = LOG_STREAM.name
 
-# `at` is `utc_iso`'s `2026-01-02T03:04:05.000006Z`: its date, then its hour.
+# `at` is `utc_iso`'s `2026-01-02T03:04:05.000006Z`: its date, then its hour. `split` is not a
+# record field: `FirehoseSink` adds it to the line, and the Parquet conversion leaves it out.
 PARTITION_QUERY = (
-    "{tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10], hour: .at[11:13]}"
+    "{tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10], hour: .at[11:13], "
+    "split: .split}"
 )
 
 
-def firehose_prefix(tenant_id: str, agent_type: str, date: str, hour: str) -> str:
+def firehose_prefix(tenant_id: str, agent_type: str, date: str, hour: str, split: str) -> str:
     """The S3 prefix of `interaction_logs.partition()`, with Firehose placeholders in it."""
-    return f"{LOG_PREFIX}/tenant={tenant_id}/agent={agent_type}/date={date}/hour={hour}/"
+    return (
+        f"{LOG_PREFIX}/tenant={tenant_id}/agent={agent_type}/date={date}/hour={hour}/"
+        f"split={split}/"
+    )
 
 
 PREFIX = firehose_prefix(
@@ -46,6 +52,7 @@ PREFIX = firehose_prefix(
     "!{partitionKeyFromQuery:agent_type}",
     "!{partitionKeyFromQuery:date}",
     "!{partitionKeyFromQuery:hour}",
+    "!{partitionKeyFromQuery:split}",
 )
 ERROR_PREFIX = (
     f"{DEAD_LETTER_PREFIX}/firehose/!{{firehose:error-output-type}}/!{{timestamp:yyyy-MM-dd}}/"
@@ -60,7 +67,7 @@ BUFFER_SECONDS = 300
 
 TABLE_NAME = "interactions"
 # The partition columns are the `key=` parts of the prefix, in its order.
-PARTITION_KEYS = ("tenant", "agent", "date", "hour")
+PARTITION_KEYS = ("tenant", "agent", "date", "hour", "split")
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
@@ -125,6 +132,8 @@ class InteractionTable(Construct):
                     "projection.hour.type": "integer",
                     "projection.hour.range": "0,23",
                     "projection.hour.digits": "2",
+                    "projection.split.type": "enum",
+                    "projection.split.values": ",".join(SPLITS),
                     "storage.location.template": (
                         f"s3://{bucket.bucket_name}/"
                         + firehose_prefix(*(f"${{{key}}}" for key in PARTITION_KEYS))

@@ -28,6 +28,7 @@ from infra.stack.logs import firehose_prefix
 from policyhub.adapters.cloudwatch_alarms import alarm_names
 from policyhub.adapters.interaction_logs import partition
 from policyhub.api.routes import ROUTES, ROUTES_BY_NAME, Route
+from policyhub.domain.holdout import SPLITS
 from policyhub.settings import Need
 
 pytestmark = pytest.mark.xdist_group("infra")
@@ -165,9 +166,10 @@ def test_context_given_on_the_command_line_as_text_is_parsed() -> None:
 
 def test_firehose_writes_the_layout_the_log_readers_list() -> None:
     at = datetime(2026, 11, 26, 13, 5, tzinfo=UTC)
-    assert firehose_prefix("acme", "memory_manager", "2026-11-26", "13") == partition(
-        "acme", "memory_manager", at
-    )
+    for split in SPLITS:
+        assert firehose_prefix("acme", "memory_manager", "2026-11-26", "13", split) == partition(
+            "acme", "memory_manager", at, split
+        )
 
 
 def test_log_retention_must_be_a_value_cloudwatch_offers() -> None:

@@ -3,6 +3,7 @@ columns are the records' one schema (`interaction_columns.COLUMNS`)."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -63,33 +64,58 @@ def test_glue_table_is_parquet_partitioned_like_the_prefix_under_interactions(
     template = render(table_input["Parameters"]["storage.location.template"])
     assert template == (
         f"s3://{bucket}/{LOG_PREFIX}/tenant=${{tenant}}/agent=${{agent}}/date=${{date}}"
-        "/hour=${hour}/"
+        "/hour=${hour}/split=${split}/"
     )
-    # Athena projects every partition key (no crawler); hours as the reader names them, 00-23
+    # Athena projects every partition key (no crawler); hours as the reader names them, 00-23,
+    # and the two sides of the held-out split
     params = table_input["Parameters"]
     assert all(f"projection.{key}.type" in params for key in PARTITION_KEYS)
     assert (params["projection.hour.range"], params["projection.hour.digits"]) == ("0,23", "2")
+    assert (params["projection.split.type"], params["projection.split.values"]) == (
+        "enum", "holdout,train")  # fmt: skip
+    assert not set(COLUMNS) & set(PARTITION_KEYS)  # Athena refuses a column named as a key
 
 
-def test_firehose_partitions_each_record_by_the_date_and_hour_of_its_at(
-    synthesized: Synthesized,
+def test_firehose_partitions_each_record_by_its_at_and_its_decisions_split(
+    synthesized: Synthesized, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The jq query's keys are the prefix's placeholders, and on a record's `at` as `utc_iso`
-    writes it they give the date and hour `interaction_logs.partition()` writes locally."""
+    """The jq query's keys are the prefix's placeholders, and on the line `FirehoseSink` puts
+    they give the date, hour and split `interaction_logs.partition()` writes locally."""
     from datetime import UTC, datetime
 
     from infra.stack.logs import PARTITION_QUERY
-    from policyhub.adapters.interaction_logs import partition
-    from policyhub.domain.timestamps import utc_iso
+    from policyhub.adapters import aws
+    from policyhub.adapters.interaction_logs import FirehoseSink, partition
+    from policyhub.domain.holdout import split_of
+    from policyhub.domain.interaction_records import decision_record
 
     assert re.findall(r"partitionKeyFromQuery:(\w+)", PREFIX) == re.findall(
         r"(\w+): \.", PARTITION_QUERY
     )
+    put: list[bytes] = []
+
+    class Firehose:
+        def put_record(self, DeliveryStreamName: str, Record: dict[str, bytes]) -> None:  # noqa: N803
+            put.append(Record["Data"])
+
+    monkeypatch.setattr(aws, "client", lambda name: Firehose())
     at = datetime(2026, 12, 1, 7, 5, 9, 123, tzinfo=UTC)
-    stamp = utc_iso(at)
+    sink = FirehoseSink("stream", "bucket")
+    for n in range(40):
+        sink.put(decision_record(
+            tenant_id="acme", agent_type="memory_manager", decision_id=f"d{n}", at=at,
+            policy_version=None, variant="retrieval", context=[], candidates=[], ranking=[],
+            chosen_id="", propensity=1.0, epsilon=0.0, temperature=1.0, latency_ms=1.0,
+        ))  # fmt: skip
+    lines = [json.loads(data) for data in put]
     slices = dict(re.findall(r"(\w+): \.at\[(\d+:\d+)\]", PARTITION_QUERY))
-    date, hour = (stamp[slice(*map(int, slices[k].split(":")))] for k in ("date", "hour"))
-    assert partition("acme", "memory_manager", at).endswith(f"/date={date}/hour={hour}/")
+    fields = dict(re.findall(r"(\w+): \.(\w+)\b(?!\[)", PARTITION_QUERY))
+    assert fields["split"] == "split"
+    for line in lines:
+        date, hour = (line["at"][slice(*map(int, slices[k].split(":")))] for k in ("date", "hour"))
+        expected = partition("acme", "memory_manager", at, split_of(line["decision_id"]))
+        assert expected.endswith(f"/date={date}/hour={hour}/split={line[fields['split']]}/")
+    assert {line["split"] for line in lines} == {"holdout", "train"}
 
 
 def test_firehose_converts_json_lines_to_parquet_with_that_table(

@@ -17,10 +17,12 @@ from policyhub.adapters.interaction_logs import (
     DEAD_LETTER_PREFIX,
     PREFIX,
     day_partition,
+    hour_partition,
     local_object_key,
     partition,
 )
 from policyhub.adapters.local_log_sink import BatchingS3Sink, parquet_body
+from policyhub.domain.holdout import SPLITS, split_of
 from policyhub.domain.interaction_columns import COLUMNS
 from policyhub.domain.interaction_records import decision_record, feedback_record
 from policyhub.settings import settings
@@ -31,6 +33,11 @@ pytestmark = pytest.mark.integration
 def _record(i: int, at: datetime) -> dict[str, object]:
     return {"type": "decision", "tenant_id": "acme", "agent_type": "memory_manager",
             "decision_id": f"d{i}", "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+
+def _partition(i: int, at: datetime) -> str:
+    """Where the sink puts `_record(i, at)`."""
+    return partition("acme", "memory_manager", at, split_of(f"d{i}"))
 
 
 def test_a_repeated_read_fetches_only_the_objects_written_since(embedded_aws: None) -> None:
@@ -45,14 +52,16 @@ def test_a_repeated_read_fetches_only_the_objects_written_since(embedded_aws: No
                 sink.put(_record(batch * 5 + i, now))
             sink.flush()
         first = [r["decision_id"] for r in log.read("acme", "memory_manager", since, until)]
-        assert (len(first), log.fetches) == (15, 3)
+        # an object per flush and side of the held-out split
+        objects = len({(i // 5, split_of(f"d{i}")) for i in range(15)})
+        assert (len(first), log.fetches) == (15, objects)
         sink.put(_record(99, now))
         sink.flush()
         second = [r["decision_id"] for r in log.read("acme", "memory_manager", since, until)]
     finally:
         sink.close()
     assert sorted(second) == sorted([*first, "d99"])
-    assert log.fetches == 4  # the three earlier objects came from the cache
+    assert log.fetches == objects + 1  # the earlier objects came from the cache
 
 
 def test_a_window_larger_than_the_cache_still_finds_its_first_objects_cached(
@@ -120,7 +129,8 @@ def test_the_local_sink_writes_one_zstd_parquet_object_of_the_table_columns_per_
     objects = _objects(bucket, f"{PREFIX}/tenant=acme/")
     assert sorted(k.split("/")[2] for k in objects) == ["agent=memory_manager", "agent=support_bot"]
     key, body = next((k, b) for k, b in objects.items() if "memory_manager" in k)
-    assert key.startswith(partition("acme", "memory_manager", now)) and key.endswith(".parquet")
+    assert key.startswith(partition("acme", "memory_manager", now, "train"))  # d0, d1, d2
+    assert key.endswith(".parquet")
     path = tmp_path / "object.parquet"
     path.write_bytes(body)
     with duckdb.connect() as con:
@@ -178,9 +188,9 @@ def test_a_window_reads_the_hour_partitions_it_spans_and_no_others(
     now = datetime.now(UTC)
     hours = [now - timedelta(hours=2), now - timedelta(hours=1), now]
     for i, at in enumerate([hours[1], hours[0], hours[2]]):
-        key = local_object_key(partition("acme", "memory_manager", at), int(time.time() * 1000))
+        key = local_object_key(_partition(i, at), int(time.time() * 1000))
         aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body([_record(i, at)]))
-    assert len({partition("acme", "memory_manager", at) for at in hours}) == 3
+    assert len({_partition(0, at) for at in hours}) == 3
     log = S3InteractionLog(bucket, written_by_local_sink=local)
     read = log.read("acme", "memory_manager", hours[0] - timedelta(minutes=1), now)
     assert sorted(r["decision_id"] for r in read) == ["d0", "d1", "d2"]
@@ -201,7 +211,7 @@ def test_a_day_the_window_covers_whole_is_listed_at_once_with_its_hours_and_olde
     yesterday = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     stamps = [yesterday.replace(hour=5), yesterday.replace(hour=17)]
     for i, at in enumerate(stamps):
-        key = local_object_key(partition("acme", "memory_manager", at), int(time.time() * 1000))
+        key = local_object_key(_partition(i, at), int(time.time() * 1000))
         aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body([_record(i, at)]))
     old = day_partition("acme", "memory_manager", yesterday) + "before-hours.parquet"
     aws.s3().put_object(Bucket=bucket, Key=old, Body=parquet_body([_record(2, stamps[0])]))
@@ -243,7 +253,7 @@ def test_a_local_log_lists_again_only_from_its_last_object_less_the_clock_skew(
 ) -> None:
     bucket = settings().interaction_bucket
     now = datetime.now(UTC)
-    prefix = partition("acme", "memory_manager", now)
+    prefix = partition("acme", "memory_manager", now, "train")  # d1 to d4
     log = S3InteractionLog(bucket, clock_skew=timedelta(seconds=30), written_by_local_sink=True)
     window = (now - timedelta(minutes=5), now + timedelta(minutes=5))
     ms = int(now.timestamp() * 1000)
@@ -275,3 +285,34 @@ def test_a_local_log_lists_again_only_from_its_last_object_less_the_clock_skew(
     (start_after,) = listed
     assert start_after is not None and start_after[len(prefix):] == f"{ms - 30_000:013d}"
     assert start_after < last
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_a_read_of_the_held_out_split_fetches_its_objects_and_none_of_the_training_part(
+    embedded_aws: None, local: bool
+) -> None:
+    """What compare reads (decision 131): a fifth of the window, and in AWS also the objects
+    Firehose wrote before the split, which hold both sides."""
+    bucket = settings().interaction_bucket
+    now = datetime.now(UTC)
+    ids = [f"d{i}" for i in range(40)]
+    held = [d for d in ids if split_of(d) == "holdout"]
+    assert held and len(held) < len(ids)
+    for split in SPLITS:
+        records = [{**_record(0, now), "decision_id": d} for d in ids if split_of(d) == split]
+        where = partition("acme", "memory_manager", now, split)
+        key = local_object_key(where, int(time.time() * 1000))
+        aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body(records))
+    before = [{**_record(0, now), "decision_id": f"old-{d}"} for d in ids]
+    if not local:  # the local stack starts empty: it never wrote an hour without splits
+        key = f"{hour_partition('acme', 'memory_manager', now)}before-split.parquet"
+        aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body(before))
+    log = S3InteractionLog(bucket, written_by_local_sink=local)
+    window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
+    with log.table("acme", "memory_manager", *window, frozenset({"holdout"})) as table:
+        read = {row[0] for row in table.rows("SELECT decision_id FROM records")}
+    assert read == set(held) | (set() if local else {r["decision_id"] for r in before})
+    assert log.fetches == (1 if local else 2)
+    with log.table("acme", "memory_manager", *window) as table:
+        everything = {row[0] for row in table.rows("SELECT decision_id FROM records")}
+    assert set(ids) <= everything

@@ -9,14 +9,16 @@ import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from infra.local.functions import load_handler
 from policyhub.adapters import aws
-from policyhub.adapters.interaction_logs import partition
+from policyhub.adapters.interaction_logs import partition, split_key
 from policyhub.adapters.local_jobs import ThreadJobRunner
 from policyhub.api import container
+from policyhub.domain.holdout import split_of
 from policyhub.domain.interaction_records import InteractionRecord
 from policyhub.ml.onnx_models import linear_policy
 from policyhub.settings import settings
@@ -33,7 +35,7 @@ def write_logs(records: Sequence[InteractionRecord]) -> None:
     groups: dict[str, list[InteractionRecord]] = defaultdict(list)
     for r in records:
         at = datetime.fromisoformat(r["at"].replace("Z", "+00:00"))
-        groups[partition(r["tenant_id"], r["agent_type"], at)].append(r)
+        groups[partition(r["tenant_id"], r["agent_type"], at, split_of(r["decision_id"]))].append(r)
     for i, (prefix, rows) in enumerate(sorted(groups.items())):
         body = "".join(json.dumps(r) + "\n" for r in rows).encode()
         aws.s3().put_object(
@@ -149,6 +151,35 @@ def test_compare_through_the_handler_gives_a_verdict(logged: Api) -> None:
         {"baseline_version": worse, "candidate_version": "v1.0.0", "min_samples": 200},
     ).json()
     assert flipped["recommendation"] == "promote" and flipped["is_improvement"] is True
+
+
+def test_compare_fetches_only_held_out_objects_for_its_estimate(
+    logged: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decision 131: the held-out fifth is read alone; the training part is read after it,
+    only because ~500 held-out decisions are too few for the reward model by themselves."""
+    from policyhub.adapters.interaction_log_reader import S3InteractionLog
+
+    reads: list[list[str]] = []
+    download, table = S3InteractionLog._download, S3InteractionLog.table
+
+    def counted(self: S3InteractionLog, entry: tuple[str, str]) -> object:
+        reads[-1].append(entry[0])
+        return download(self, entry)
+
+    def read(self: S3InteractionLog, *args: Any) -> object:
+        reads.append([])
+        return table(self, *args)
+
+    monkeypatch.setattr(S3InteractionLog, "_download", counted)
+    monkeypatch.setattr(S3InteractionLog, "table", read)
+    body = {"baseline_version": "v1.0.0", "candidate_version": "v1.0.0", "min_samples": 200}
+    r = logged.post("/policies/compare", body)
+    assert r.status == 200, r.body
+    listed = aws.s3().list_objects_v2(Bucket=settings().interaction_bucket)["Contents"]
+    by_split = {split: {o["Key"] for o in listed if split_key(o["Key"]) == split}
+                for split in ("holdout", "train")}  # fmt: skip
+    assert [set(keys) for keys in reads] == [by_split["holdout"], by_split["train"]]
 
 
 def test_compare_with_too_few_samples_asks_for_more_data(logged: Api) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from policyhub.adapters.log_table import LogTable
+from policyhub.domain.holdout import SPLITS, Split
 from policyhub.domain.interaction_records import InteractionRecord
 from policyhub.ml.scorers import Scorer, retrieval_scorer
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
@@ -33,7 +34,15 @@ class MemoryInteractionLog:
             if mine and since <= at <= until:
                 yield r if fields is None else {k: r[k] for k in fields if k in r}
 
-    def table(self, tenant_id: str, agent_type: str, since: datetime, until: datetime) -> LogTable:
+    def table(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        splits: frozenset[Split] = frozenset(SPLITS),
+    ) -> LogTable:
+        """Every record of the window, whatever `splits` (as many as an unsplit log holds)."""
         return LogTable.of(self.read(tenant_id, agent_type, since, until))
 
 

@@ -18,13 +18,14 @@ import pytest
 from policyhub.adapters.log_table import LogTable
 from policyhub.domain.experiment import ArmSpec
 from policyhub.domain.health import HealthWindow, VariantHealth
+from policyhub.domain.holdout import in_holdout
 from policyhub.domain.interaction_records import (
     decision_record,
     feedback_record,
     outcome_of,
 )
 from policyhub.domain.rollout import Rollout
-from policyhub.ml.dataset import holdout_sql, in_holdout
+from policyhub.ml.dataset import holdout_sql
 from policyhub.services import experiment_stats
 from policyhub.services.health_reader import LogHealthReader
 from tests.unit.rollout.builders import T0, at, in_canary, in_shadow, in_watch

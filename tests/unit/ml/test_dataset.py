@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from policyhub.adapters.log_table import join_logs
+from policyhub.domain.holdout import in_holdout
 from policyhub.domain.interaction_records import (
     DecisionRecord,
     FeedbackRecord,
@@ -17,7 +18,6 @@ from policyhub.ml.dataset import (
     DatasetError,
     LoggedDataset,
     holdout_mask,
-    in_holdout,
     split_holdout,
 )
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: the rank path should not import every dom
     from policyhub.domain.deployment import Deployment
     from policyhub.domain.experiment import Experiment
     from policyhub.domain.health import Health
+    from policyhub.domain.holdout import Split
     from policyhub.domain.interaction_records import InteractionRecord
     from policyhub.domain.keys import ApiKey
     from policyhub.domain.rollout import Rollout
@@ -142,9 +143,15 @@ class LogTable(Protocol):
 
 class InteractionLog(Protocol):
     def table(
-        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        splits: frozenset[Split] = ...,
     ) -> LogTable:
-        """Records stamped in [since, until]; close the table when done."""
+        """Records stamped in [since, until]; close the table when done. With `splits`, at
+        least every record of those sides of the held-out split (`domain.holdout`)."""
         ...
 
     def read(

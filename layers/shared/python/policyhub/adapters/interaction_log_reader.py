@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from policyhub.adapters import aws
-from policyhub.adapters.interaction_logs import day_partition, local_keys_from, partition
+from policyhub.adapters.interaction_logs import (
+    day_partition,
+    hour_partition,
+    local_keys_from,
+    partition,
+    split_key,
+)
 from policyhub.adapters.log_table import (
     PARQUET_MAGIC,
     LogFile,
@@ -29,10 +35,13 @@ from policyhub.adapters.log_table import (
     stamps,
 )
 from policyhub.domain.errors import LogWindowTooLargeError
+from policyhub.domain.holdout import SPLITS, Split
 from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ListObjectsV2RequestPaginateTypeDef
+
+ALL_SPLITS: frozenset[Split] = frozenset(SPLITS)
 
 
 class _Object(NamedTuple):
@@ -109,22 +118,39 @@ class S3InteractionLog:
         """Objects fetched from S3 so far (the rest came from the cache)."""
         weakref.finalize(self, shutil.rmtree, self._folder, True)
 
-    def table(self, tenant_id: str, agent_type: str, since: datetime, until: datetime) -> LogTable:
-        """The records stamped in [since, until] as the view `records`; close it when done."""
+    def table(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        splits: frozenset[Split] = ALL_SPLITS,
+    ) -> LogTable:
+        """The records stamped in [since, until] as the view `records`; close it when done.
+        With fewer `splits`, the objects of the others are not fetched: the table holds every
+        record of those splits and may hold others (objects written before the logs were
+        split hold both), so a reader still selects its side in SQL."""
         with self._lock:
             self._reads += 1
             read = self._reads
-        segments = self._fetch(self._window_objects(tenant_id, agent_type, since, until), read)
+        objects = self._window_objects(tenant_id, agent_type, since, until, splits)
+        segments = self._fetch(objects, read)
         return LogTable(
             [e.file for e in segments], since, until, on_close=lambda: self._release(segments)
         )
 
     def _window_objects(
-        self, tenant_id: str, agent_type: str, since: datetime, until: datetime
+        self,
+        tenant_id: str,
+        agent_type: str,
+        since: datetime,
+        until: datetime,
+        splits: frozenset[Split],
     ) -> list[_Object]:
-        """The objects that can hold records stamped in [since, until], in the order they were
-        written: a day the window covers whole is listed at once; of a day it covers in part,
-        the hours it spans and the day's own objects from before hour partitions (129)."""
+        """The objects that can hold records of `splits` stamped in [since, until], in the
+        order they were written: a day the window covers whole is listed at once; of a day it
+        covers in part, the hours it spans and the day's own objects from before hour
+        partitions (decision 129). Objects from before the split (131) hold both splits."""
         start, end = since - self._clock_skew, until + self._slack
         since, until = since.astimezone(UTC), until.astimezone(UTC)
         found: list[_Object] = []
@@ -138,11 +164,12 @@ class S3InteractionLog:
                 found += self._list(prefix, None, delimiter="/")
                 hour = max(day, since).replace(minute=0, second=0, microsecond=0)
                 while hour <= until and hour < next_day:
-                    found += self._hour(partition(tenant_id, agent_type, hour), start)
+                    found += self._hour(tenant_id, agent_type, hour, start, splits)
                     hour += timedelta(hours=1)
             day = next_day
-        return sorted((o for o in found if start <= o.modified <= end),
-                      key=lambda o: (o.modified, o.key))  # fmt: skip
+        wanted = [o for o in found
+                  if start <= o.modified <= end and split_key(o.key) in (*splits, None)]
+        return sorted(wanted, key=lambda o: (o.modified, o.key))  # fmt: skip
 
     def _fetch(self, objects: list[_Object], read: int) -> list[_Segment]:
         """The segments holding the objects' records (each once, in order), fetching the rest.
@@ -280,11 +307,25 @@ class S3InteractionLog:
             wanted = kind if fields is None else kind & fields
             yield {k: v for k, v in row.items() if k in wanted}
 
-    def _hour(self, prefix: str, start: datetime) -> list[_Object]:
-        """The objects of an hour's partition (from `start` on, where names sort by time)."""
+    def _hour(
+        self,
+        tenant_id: str,
+        agent_type: str,
+        hour: datetime,
+        start: datetime,
+        splits: frozenset[Split],
+    ) -> list[_Object]:
+        """The objects of an hour's partition that can hold `splits` (from `start` on, where
+        names sort by time: the local stack's, which starts empty and never wrote an hour
+        without splits)."""
         if self._time_ordered_keys:
-            return self._listed_since(prefix, local_keys_from(prefix, start))
-        return self._list(prefix, None)  # as Firehose names them: every object of the hour
+            found: list[_Object] = []
+            for split in sorted(splits):
+                prefix = partition(tenant_id, agent_type, hour, split)
+                found += self._listed_since(prefix, local_keys_from(prefix, start))
+            return found
+        # as Firehose names them: every object of the hour, of either split or none
+        return self._list(hour_partition(tenant_id, agent_type, hour), None)
 
     def _list(
         self, prefix: str, start_after: str | None, delimiter: str | None = None

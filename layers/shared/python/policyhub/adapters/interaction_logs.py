@@ -1,4 +1,5 @@
-"""Decision and feedback logs: Parquet in S3, partitioned by tenant, agent, date and hour.
+"""Decision and feedback logs: Parquet in S3, partitioned by tenant, agent, date, hour and the
+decision's side of the held-out split (`domain.holdout`).
 
 In AWS a Kinesis Data Firehose stream writes them (one PutRecord per event; Firehose batches,
 partitions and converts to Parquet with the Glue table of `interaction_columns.COLUMNS`). The
@@ -23,6 +24,7 @@ from typing import Any
 import orjson
 
 from policyhub.adapters import aws
+from policyhub.domain.holdout import SPLITS, Split, split_of
 
 logger = logging.getLogger("policyhub.logs")
 PREFIX = "interactions"
@@ -36,9 +38,26 @@ def day_partition(tenant_id: str, agent_type: str, at: datetime) -> str:
     return f"{PREFIX}/tenant={tenant_id}/agent={agent_type}/date={at:%Y-%m-%d}/"
 
 
-def partition(tenant_id: str, agent_type: str, at: datetime) -> str:
-    """Where the records stamped `at` (UTC) are written."""
+def hour_partition(tenant_id: str, agent_type: str, at: datetime) -> str:
+    """The hour's prefix: its two splits below it, and beside them the objects written before
+    the logs were split (decision 131)."""
     return f"{day_partition(tenant_id, agent_type, at)}hour={at:%H}/"
+
+
+def partition(tenant_id: str, agent_type: str, at: datetime, split: Split) -> str:
+    """Where the records stamped `at` (UTC) of decisions on the `split` side are written."""
+    return f"{hour_partition(tenant_id, agent_type, at)}split={split}/"
+
+
+def split_key(key: str) -> Split | None:
+    """The split of the object `key`; None for an object written before the logs were split,
+    which can hold either side."""
+    below_hour = key.rpartition("/hour=")[2].split("/")  # [HH, split=S, name] or [HH, name]
+    if len(below_hour) == 3:
+        for split in SPLITS:
+            if below_hour[1] == f"split={split}":
+                return split
+    return None
 
 
 def _line(record: Mapping[str, Any]) -> bytes:
@@ -101,7 +120,11 @@ class DeadLetter:
 
 
 class FirehoseSink:
-    """AWS: one PutRecord per event — the rank path's one network round trip for logging."""
+    """AWS: one PutRecord per event — the rank path's one network round trip for logging.
+
+    The line carries the decision's `split` besides the record's fields: Firehose's partition
+    query reads it for the prefix, and the Parquet conversion drops it (only the Glue table's
+    columns are written), as the local sink's files lack it."""
 
     def __init__(self, stream: str, bucket: str) -> None:
         self._stream = stream
@@ -109,7 +132,7 @@ class FirehoseSink:
         self._dead_letter = DeadLetter(bucket, self.stats)
 
     def put(self, record: Mapping[str, Any]) -> None:
-        data = _line(record)
+        data = _line({**record, "split": split_of(record["decision_id"])})
 
         def send() -> None:
             aws.client("firehose").put_record(

@@ -23,9 +23,8 @@ from policyhub.adapters.interaction_logs import (
     partition,
     retrying,
 )
-from policyhub.adapters.log_table import (
-    records_to_parquet,
-)
+from policyhub.adapters.log_table import records_to_parquet
+from policyhub.domain.holdout import split_of
 
 
 def parquet_body(records: Iterable[Mapping[str, Any]]) -> bytes:
@@ -76,7 +75,8 @@ class BatchingS3Sink:
             groups: dict[str, list[Mapping[str, Any]]] = {}
             for r in pending:
                 at = datetime.fromisoformat(str(r["at"]).replace("Z", "+00:00"))
-                groups.setdefault(partition(r["tenant_id"], r["agent_type"], at), []).append(r)
+                where = partition(r["tenant_id"], r["agent_type"], at, split_of(r["decision_id"]))
+                groups.setdefault(where, []).append(r)
             for prefix, records in groups.items():
                 key = local_object_key(prefix, time.time_ns() // 1_000_000)
                 try:

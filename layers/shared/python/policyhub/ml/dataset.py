@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from policyhub.domain.holdout import HOLDOUT_FRACTION, HOLDOUT_SALT, threshold
 from policyhub.domain.interaction_records import OUTCOME_REWARD
 from policyhub.ml.exploration import segment_ids, validate_offsets
 
@@ -345,46 +346,33 @@ class _KeptRange:
                 FROM {kept})""", values)
 
 
-def _threshold(fraction: float) -> int:
-    if not 0.0 < fraction < 1.0:
-        raise ValueError("fraction must be in (0, 1)")
-    return int(fraction * 2**64)
-
-
-def _hash64(prefix: bytes, decision_id: str) -> int:
-    return int.from_bytes(sha256(prefix + decision_id.encode()).digest()[:8], "big")
-
-
-def in_holdout(decision_id: str, fraction: float, salt: str = "holdout") -> bool:
-    """`holdout_mask` for one decision."""
-    return _hash64(f"{salt}:".encode(), decision_id) < _threshold(fraction)
-
-
-def holdout_sql(fraction: float, salt: str = "holdout", held_out: bool = True) -> str:
+def holdout_sql(fraction: float, salt: str = HOLDOUT_SALT, held_out: bool = True) -> str:
     """`in_holdout(decision_id)` as a SQL condition (`not in_holdout` with held_out False):
     the first 16 hex digits of the sha256 compare as text as the 64-bit number compares."""
     if "'" in salt:
         raise ValueError("a salt cannot hold a quote")
     hashed = f"substr(sha256('{salt}:' || decision_id), 1, 16)"
-    return f"{hashed} {'<' if held_out else '>='} '{_threshold(fraction):016x}'"
+    return f"{hashed} {'<' if held_out else '>='} '{threshold(fraction):016x}'"
 
 
-def holdout_mask(decision_ids: Sequence[str], fraction: float, salt: str = "holdout") -> BoolArray:
+def holdout_mask(
+    decision_ids: Sequence[str], fraction: float, salt: str = HOLDOUT_SALT
+) -> BoolArray:
     """True for decisions in the held-out part: sha256(salt:decision_id) as a uniform in [0, 1).
 
     A decision stays on the same side whatever else is in the logs or in which order.
     """
-    threshold = np.uint64(_threshold(fraction))
+    below = np.uint64(threshold(fraction))
     prefix = f"{salt}:".encode()
     # The first 8 bytes of every digest as big-endian uint64s, compared at once (1.25 s for
     # 2M decisions, 1.57 s with a Python int per decision).
     heads = b"".join(sha256(prefix + d.encode()).digest()[:8] for d in decision_ids)
-    mask: BoolArray = np.frombuffer(heads, dtype=">u8") < threshold
+    mask: BoolArray = np.frombuffer(heads, dtype=">u8") < below
     return mask
 
 
 def split_holdout(
-    data: LoggedDataset, fraction: float = 0.2, salt: str = "holdout"
+    data: LoggedDataset, fraction: float = HOLDOUT_FRACTION, salt: str = HOLDOUT_SALT
 ) -> tuple[LoggedDataset, LoggedDataset]:
     """(train, held-out) by decision_id hash."""
     mask = holdout_mask(data.decision_ids, fraction, salt)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from policyhub.domain.holdout import HOLDOUT_FRACTION
 from policyhub.ml.dataset import LoggedDataset, split_holdout
 from policyhub.ml.estimators import (
     effective_sample_size,
@@ -36,7 +37,7 @@ VERIFY_ROWS = 20_000
 @dataclass(frozen=True)
 class TrainerConfig:
     reward_model: RewardModelConfig = field(default_factory=RewardModelConfig)
-    holdout_fraction: float = 0.2
+    holdout_fraction: float = HOLDOUT_FRACTION
     epsilon: float = DEFAULT_EPSILON
     temperature: float = DEFAULT_TEMPERATURE
     onnx_tolerance: float = DEFAULT_TOLERANCE

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from policyhub.domain.errors import LogWindowTooLargeError, invalid
+from policyhub.domain.holdout import HOLDOUT_FRACTION, splits_holding
 from policyhub.domain.versions import FeatureSchema, PolicyVersion
 from policyhub.ml.compare import DEFAULT_MIN_SAMPLES, DEFAULT_WINDOW_HOURS, CompareResult, compare
 from policyhub.ml.dataset import LoggedDataset, holdout_sql
@@ -32,9 +33,6 @@ from policyhub.ml.shadow import ShadowAgreement
 from policyhub.ports import ArtifactStore, Clock, InteractionLog
 from policyhub.services.logged_data import LogWindow
 from policyhub.services.registry import Registry
-
-HOLDOUT_FRACTION = 0.2
-"""The trainer's held-out fraction (TrainerConfig.holdout_fraction)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,10 @@ class CompareService:
         now = self._clock.now()
         fraction = self.settings.holdout_fraction
         try:
-            logs = self._logs.table(tenant_id, agent_type, now - timedelta(hours=window_hours), now)
+            logs = self._logs.table(
+                tenant_id, agent_type, now - timedelta(hours=window_hours), now,
+                splits_holding(fraction, held_out=True),
+            )  # fmt: skip
         except LogWindowTooLargeError as exc:
             raise invalid("body.window_hours", exc.details[0].issue) from exc
         with logs as table:
@@ -239,8 +240,9 @@ class CompareService:
         """The window's decisions with feedback that are not held out (what trainers fit on)."""
         fraction = self.settings.holdout_fraction
         with self._logs.table(
-            tenant_id, agent_type, now - timedelta(hours=window_hours), now
-        ) as table:
+            tenant_id, agent_type, now - timedelta(hours=window_hours), now,
+            splits_holding(fraction, held_out=False),
+        ) as table:  # fmt: skip
             data, _ = LogWindow(table, holdout_sql(fraction, held_out=False)).dataset(schema)
         return data
 
