@@ -251,3 +251,28 @@ def test_chosen_only_keeps_each_decisions_logged_row_and_outcome() -> None:
     assert np.array_equal(chosen.features[chosen.chosen_rows], data.features[data.chosen_rows])
     assert np.array_equal(chosen.reward, data.reward)
     assert np.array_equal(chosen.propensity, data.propensity)
+
+
+@pytest.mark.parametrize("sizes", [[3, 3, 3, 3], [1, 4, 2, 3]])
+def test_each_decisions_context_fills_the_rows_of_its_candidates_whatever_their_number(
+    sizes: list[int],
+) -> None:
+    context = np.arange(8, dtype=np.float32).reshape(4, 2) + 1
+    features = np.zeros((sum(sizes), 5), dtype=np.float32)
+    dataset._spread(features[:, :2], context, np.array(sizes, dtype=np.int64))
+    assert np.array_equal(features[:, :2], np.repeat(context, sizes, axis=0))
+    assert not features[:, 2:].any()
+
+
+@pytest.mark.parametrize("rows", [[2, 3, 4, 5], [5, 2, 4, 3]])
+def test_candidate_values_land_in_their_rows_whether_or_not_they_came_out_in_order(
+    rows: list[int],
+) -> None:
+    found = {"row": np.array(rows), "v0": np.array([1, 2, 3, 4], dtype=np.float32),
+             "v1": np.array([5, 6, 7, 8], dtype=np.float32)}  # fmt: skip
+    features = np.zeros((7, 3), dtype=np.float32)
+    dataset._place(features, 1, found, 2)
+    expected = np.zeros((7, 3), dtype=np.float32)
+    for k, row in enumerate(rows):
+        expected[row, 1:] = found["v0"][k], found["v1"][k]
+    assert np.array_equal(features, expected)

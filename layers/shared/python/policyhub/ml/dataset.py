@@ -290,16 +290,12 @@ def _dataset_of_kept(
         context = np.empty((end - first, context_dim), dtype=np.float32)
         for i in range(context_dim):
             context[found["pos"] - first, i] = found[f"v{i}"]
-        # A gather by decision: np.repeat of the rows is 3x slower.
-        features[rows, :context_dim] = context[np.repeat(np.arange(end - first), sizes[first:end])]
+        _spread(features[rows, :context_dim], context, sizes[first:end])
         found = part.per_candidate(
             [f"c.features[{i + 1}]" for i in range(item_dim)] + ["c.retrieval_score"]
         )
-        block = np.empty((found["row"].size, item_dim + 1), dtype=np.float32)
-        for i in range(item_dim + 1):
-            block[:, i] = found[f"v{i}"]
-        features[found["row"], context_dim:] = block
-        del found, block
+        _place(features, context_dim, found, item_dim + 1)
+        del found
     if not np.isfinite(features).all():
         raise DatasetError("feature rows contain NaN or infinity")
     return LoggedDataset(
@@ -312,6 +308,31 @@ def _dataset_of_kept(
         context_dim=context_dim,
         item_dim=item_dim,
     )
+
+
+def _spread(target: Float32Array, context: Float32Array, sizes: IntArray) -> None:
+    """Each decision's context into the rows of its candidates (`target`, in decision order)."""
+    if sizes.size and sizes.min() == sizes.max():  # as many candidates each: a broadcast
+        target.reshape(sizes.size, int(sizes[0]), -1)[:] = context[:, None, :]
+    else:  # a gather by decision (np.repeat of the rows is 3x slower)
+        target[:] = context[np.repeat(np.arange(sizes.size), sizes)]
+
+
+def _place(
+    features: Float32Array, first_column: int, found: dict[str, npt.NDArray[Any]], width: int
+) -> None:
+    """The `found` candidates' values `v0`.. into their feature `row`s from `first_column` on:
+    column by column into a slice when the rows came out in order (DuckDB's usual), else one
+    scattered block."""
+    rows = found["row"]
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and bool((np.diff(rows) == 1).all()):
+        for i in range(width):
+            features[rows[0] : rows[-1] + 1, first_column + i] = found[f"v{i}"]
+        return
+    block = np.empty((rows.size, width), dtype=np.float32)
+    for i in range(width):
+        block[:, i] = found[f"v{i}"]
+    features[rows, first_column:] = block
 
 
 @dataclass(frozen=True)
