@@ -21,7 +21,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX
+from policyhub.adapters.interaction_logs import DEAD_LETTER_PREFIX, UNSPLIT
 from policyhub.adapters.interaction_logs import PREFIX as LOG_PREFIX
 from policyhub.domain.holdout import SPLITS
 from policyhub.domain.interaction_columns import COLUMNS, hive
@@ -32,10 +32,12 @@ from .nag import acknowledge, logical_id
 LOG_STREAM_ENV = LOG_STREAM.name
 
 # `at` is `utc_iso`'s `2026-01-02T03:04:05.000006Z`: its date, then its hour. `split` is not a
-# record field: `FirehoseSink` adds it to the line, and the Parquet conversion leaves it out.
+# record field: `FirehoseSink` adds it to the line, and the Parquet conversion leaves it out; a
+# line without it (a writer from before decision 131, during a deploy) goes to UNSPLIT, which
+# the readers read as holding both sides, instead of failing to partition.
 PARTITION_QUERY = (
     "{tenant_id: .tenant_id, agent_type: .agent_type, date: .at[0:10], hour: .at[11:13], "
-    "split: .split}"
+    f'split: (.split // "{UNSPLIT}")}}'
 )
 
 
@@ -133,7 +135,7 @@ class InteractionTable(Construct):
                     "projection.hour.range": "0,23",
                     "projection.hour.digits": "2",
                     "projection.split.type": "enum",
-                    "projection.split.values": ",".join(SPLITS),
+                    "projection.split.values": ",".join((*SPLITS, UNSPLIT)),
                     "storage.location.template": (
                         f"s3://{bucket.bucket_name}/"
                         + firehose_prefix(*(f"${{{key}}}" for key in PARTITION_KEYS))

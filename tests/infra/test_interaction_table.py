@@ -11,6 +11,7 @@ import pytest
 
 from infra.stack.logs import PARTITION_KEYS, PREFIX
 from policyhub.adapters.interaction_logs import PREFIX as LOG_PREFIX
+from policyhub.adapters.interaction_logs import UNSPLIT
 from policyhub.domain.interaction_columns import COLUMNS, hive
 
 from .conftest import Synthesized, render, statements_of_role
@@ -72,7 +73,7 @@ def test_glue_table_is_parquet_partitioned_like_the_prefix_under_interactions(
     assert all(f"projection.{key}.type" in params for key in PARTITION_KEYS)
     assert (params["projection.hour.range"], params["projection.hour.digits"]) == ("0,23", "2")
     assert (params["projection.split.type"], params["projection.split.values"]) == (
-        "enum", "holdout,train")  # fmt: skip
+        "enum", "holdout,train,unsplit")  # fmt: skip
     assert not set(COLUMNS) & set(PARTITION_KEYS)  # Athena refuses a column named as a key
 
 
@@ -90,7 +91,7 @@ def test_firehose_partitions_each_record_by_its_at_and_its_decisions_split(
     from policyhub.domain.interaction_records import decision_record
 
     assert re.findall(r"partitionKeyFromQuery:(\w+)", PREFIX) == re.findall(
-        r"(\w+): \.", PARTITION_QUERY
+        r"(\w+): \(?\.", PARTITION_QUERY
     )
     put: list[bytes] = []
 
@@ -109,8 +110,9 @@ def test_firehose_partitions_each_record_by_its_at_and_its_decisions_split(
         ))  # fmt: skip
     lines = [json.loads(data) for data in put]
     slices = dict(re.findall(r"(\w+): \.at\[(\d+:\d+)\]", PARTITION_QUERY))
-    fields = dict(re.findall(r"(\w+): \.(\w+)\b(?!\[)", PARTITION_QUERY))
+    fields = dict(re.findall(r"(\w+): \(?\.(\w+)\b(?!\[)", PARTITION_QUERY))
     assert fields["split"] == "split"
+    assert f'(.split // "{UNSPLIT}")' in PARTITION_QUERY  # a line without it is still kept
     for line in lines:
         date, hour = (line["at"][slice(*map(int, slices[k].split(":")))] for k in ("date", "hour"))
         expected = partition("acme", "memory_manager", at, split_of(line["decision_id"]))

@@ -16,6 +16,7 @@ from policyhub.adapters.interaction_log_reader import S3InteractionLog
 from policyhub.adapters.interaction_logs import (
     DEAD_LETTER_PREFIX,
     PREFIX,
+    UNSPLIT,
     day_partition,
     hour_partition,
     local_object_key,
@@ -305,14 +306,18 @@ def test_a_read_of_the_held_out_split_fetches_its_objects_and_none_of_the_traini
         aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body(records))
     before = [{**_record(0, now), "decision_id": f"old-{d}"} for d in ids]
     if not local:  # the local stack starts empty: it never wrote an hour without splits
-        key = f"{hour_partition('acme', 'memory_manager', now)}before-split.parquet"
-        aws.s3().put_object(Bucket=bucket, Key=key, Body=parquet_body(before))
+        hour = hour_partition("acme", "memory_manager", now)
+        aws.s3().put_object(Bucket=bucket, Key=f"{hour}before-split.parquet",
+                            Body=parquet_body(before[:20]))  # fmt: skip
+        # what Firehose does with a line that has no split (an older writer during a deploy)
+        aws.s3().put_object(Bucket=bucket, Key=f"{hour}split={UNSPLIT}/late.parquet",
+                            Body=parquet_body(before[20:]))  # fmt: skip
     log = S3InteractionLog(bucket, written_by_local_sink=local)
     window = (now - timedelta(minutes=1), now + timedelta(minutes=1))
     with log.table("acme", "memory_manager", *window, frozenset({"holdout"})) as table:
         read = {row[0] for row in table.rows("SELECT decision_id FROM records")}
     assert read == set(held) | (set() if local else {r["decision_id"] for r in before})
-    assert log.fetches == (1 if local else 2)
+    assert log.fetches == (1 if local else 3)
     with log.table("acme", "memory_manager", *window) as table:
         everything = {row[0] for row in table.rows("SELECT decision_id FROM records")}
     assert set(ids) <= everything

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policyhub.adapters.interaction_logs import day_partition, hour_partition, partition, split_key
+from policyhub.adapters.interaction_logs import (
+    UNSPLIT,
+    day_partition,
+    hour_partition,
+    partition,
+    split_key,
+)
 from policyhub.domain.holdout import HOLDOUT_FRACTION, SPLITS, in_holdout, split_of, splits_holding
 
 FRACTIONS = st.floats(min_value=0.01, max_value=0.99)
@@ -40,4 +46,5 @@ def test_an_objects_split_comes_from_its_key_and_objects_from_before_the_split_h
         key = partition("split=train", "split=holdout", at, split) + "x.parquet"
         assert split_key(key) == split
     assert split_key(hour_partition("acme", "a", at) + "before-split.parquet") is None
+    assert split_key(hour_partition("acme", "a", at) + f"split={UNSPLIT}/x.parquet") is None
     assert split_key(day_partition("acme", "a", at) + "before-hours.parquet") is None

@@ -29,6 +29,9 @@ from policyhub.domain.holdout import SPLITS, Split, split_of
 logger = logging.getLogger("policyhub.logs")
 PREFIX = "interactions"
 DEAD_LETTER_PREFIX = "dead-letter"
+UNSPLIT = "unsplit"
+"""The split folder of records whose side is not known (Firehose puts a line without `split`
+there): read as holding both sides, like the objects from before the split."""
 ATTEMPTS = 3
 
 
@@ -50,8 +53,8 @@ def partition(tenant_id: str, agent_type: str, at: datetime, split: Split) -> st
 
 
 def split_key(key: str) -> Split | None:
-    """The split of the object `key`; None for an object written before the logs were split,
-    which can hold either side."""
+    """The split of the object `key`; None for an object that can hold either side: written
+    before the logs were split, or in `UNSPLIT`."""
     below_hour = key.rpartition("/hour=")[2].split("/")  # [HH, split=S, name] or [HH, name]
     if len(below_hour) == 3:
         for split in SPLITS:
