@@ -133,8 +133,9 @@ def main() -> None:
                                        int(written.timestamp() * 1000))  # fmt: skip
                 aws.s3().put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
         print(f"setup: {args.rate * args.seconds:,} decisions x {args.candidates} candidates "
-              f"and their feedback in {args.objects:,} objects, {size / 1e6:,.0f} MB of "
-              f"Parquet (made in {made:.0f} s, put in {time.perf_counter() - began - made:.0f} s)")
+              f"and their feedback in {len(paths):,} objects ({args.objects:,} flushes), "
+              f"{size / 1e6:,.0f} MB of Parquet (made in {made:.0f} s, put in "
+              f"{time.perf_counter() - began - made:.0f} s)")
         step = RolloutStep(stage=Stage.CANARY, traffic_percent=10, started_at=start)
         rollout = start_rollout(
             rollout_id="r-bench", tenant_id="bench", agent_type="memory_manager",
