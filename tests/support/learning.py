@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from policyhub.adapters.log_table import LogTable
-from policyhub.domain.holdout import SPLITS, Split
+from policyhub.domain.holdout import BOTH_SPLITS, Split
 from policyhub.domain.interaction_records import InteractionRecord
 from policyhub.ml.scorers import Scorer, retrieval_scorer
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig
@@ -40,7 +40,7 @@ class MemoryInteractionLog:
         agent_type: str,
         since: datetime,
         until: datetime,
-        splits: frozenset[Split] = frozenset(SPLITS),
+        splits: frozenset[Split] = BOTH_SPLITS,
     ) -> LogTable:
         """Every record of the window, whatever `splits` (as many as an unsplit log holds)."""
         return LogTable.of(self.read(tenant_id, agent_type, since, until))

@@ -35,13 +35,11 @@ from policyhub.adapters.log_table import (
     stamps,
 )
 from policyhub.domain.errors import LogWindowTooLargeError
-from policyhub.domain.holdout import SPLITS, Split
+from policyhub.domain.holdout import BOTH_SPLITS, Split
 from policyhub.domain.interaction_records import DECISION_FIELDS, FEEDBACK_FIELDS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import ListObjectsV2RequestPaginateTypeDef
-
-ALL_SPLITS: frozenset[Split] = frozenset(SPLITS)
 
 
 class _Object(NamedTuple):
@@ -124,7 +122,7 @@ class S3InteractionLog:
         agent_type: str,
         since: datetime,
         until: datetime,
-        splits: frozenset[Split] = ALL_SPLITS,
+        splits: frozenset[Split] = BOTH_SPLITS,
     ) -> LogTable:
         """The records stamped in [since, until] as the view `records`; close it when done.
         With fewer `splits`, the objects of the others are not fetched: the table holds every

@@ -19,6 +19,7 @@ HOLDOUT_SALT = "holdout"
 
 Split = Literal["holdout", "train"]
 SPLITS: tuple[Split, ...] = ("holdout", "train")
+BOTH_SPLITS: frozenset[Split] = frozenset(SPLITS)
 
 
 def threshold(fraction: float) -> int:
@@ -48,5 +49,5 @@ def splits_holding(fraction: float, held_out: bool) -> frozenset[Split]:
     at most the logged fraction lies in `holdout` alone, a training part at least as large as
     the logged one in `train` alone; any other fraction needs both."""
     if held_out:
-        return frozenset({"holdout"} if fraction <= HOLDOUT_FRACTION else SPLITS)
-    return frozenset({"train"} if fraction >= HOLDOUT_FRACTION else SPLITS)
+        return frozenset({"holdout"}) if fraction <= HOLDOUT_FRACTION else BOTH_SPLITS
+    return frozenset({"train"}) if fraction >= HOLDOUT_FRACTION else BOTH_SPLITS
