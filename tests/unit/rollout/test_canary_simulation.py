@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.canary_sim import DEFAULT, ScenarioReport, local_setting, run_scenario
+from bench.canary_sim import DEFAULT, ScenarioReport, local_setting, readme_setting, run_scenario
 
 ROLLOUTS = 100
 EQUAL, WORSE, SLOWER, AT_LIMIT = range(4)
@@ -46,3 +46,17 @@ def test_on_the_local_compressed_pipeline_every_rollout_ends_and_no_slow_candida
         assert report.longest_seconds() <= report.setting.longest_possible_seconds
         if index == SLOWER:
             assert report.rollback_rate == 1.0
+
+
+def test_the_readme_promote_reaches_production_in_minutes_and_rolls_back_what_it_should(
+) -> None:
+    """examples/local_pipeline.json at 20 visits/s (what tests/e2e/test_traffic.py runs): an
+    equal candidate is promoted, in under 10 minutes; the regressions its checks are planned to
+    catch are rolled back by the second canary step."""
+    setting = readme_setting()
+    equal = run_scenario(setting.scenarios()[EQUAL], setting, 20, 107)
+    assert equal.rollback_rate == 0.0
+    assert max(r.seconds_to_promotion or 0 for r in equal.results) < 600
+    for index, seed in ((WORSE, 108), (SLOWER, 109)):
+        report = run_scenario(setting.scenarios()[index], setting, 20, seed)
+        assert report.rolled_back_by_canary_step(2) == 1.0, report.scenario.name
