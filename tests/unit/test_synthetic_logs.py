@@ -10,6 +10,8 @@ import pytest
 
 from bench.synthetic_logs import write_records_parquet
 from policyhub.adapters.local_log_sink import parquet_body
+from policyhub.domain.holdout import SPLITS, split_of
+from policyhub.domain.interaction_columns import COLUMNS
 from policyhub.ml.scorers import retrieval_scorer
 from policyhub.ml.simulator import BanditSimulator, SimulatorConfig, dataset_records
 
@@ -55,3 +57,25 @@ def test_a_chunk_gets_the_times_of_its_place_in_the_whole_log(tmp_path: Path) ->
     with duckdb.connect() as con:
         stamps = [r[0] for r in con.execute(f"SELECT \"at\" FROM '{part}'").fetchall()]
     assert stamps == [r["at"] for r in whole[8:]]
+
+
+def test_each_split_gets_its_decisions_and_their_feedback_and_together_they_are_the_log(
+    tmp_path: Path,
+) -> None:
+    sim = BanditSimulator(SimulatorConfig(context_dim=2, item_dim=2, n_candidates=3))
+    data = sim.log_dataset(200, retrieval_scorer, seed=2)
+    scores = retrieval_scorer(data.features)
+    whole = tmp_path / "whole.parquet"
+    write_records_parquet(data, scores, str(whole), tenant_id="t", agent_type="a",
+                          after=AFTER, end=END)  # fmt: skip
+    sides: dict[str, list[tuple[object, ...]]] = {}
+    for split in SPLITS:
+        path = tmp_path / f"{split}.parquet"
+        write_records_parquet(data, scores, str(path), tenant_id="t", agent_type="a",
+                              after=AFTER, end=END, split=split)  # fmt: skip
+        sides[split] = [row[:-1] for row in _rows(path)]  # without file_row_number
+        ids = {row[list(COLUMNS).index("decision_id")] for row in sides[split]}
+        assert ids and {split_of(str(d)) for d in ids} == {split}
+    assert sorted(map(repr, sides["holdout"] + sides["train"])) == sorted(
+        repr(row[:-1]) for row in _rows(whole)
+    )
