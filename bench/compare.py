@@ -108,7 +108,8 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "p
     from policyhub.adapters.interaction_logs import partition
     from policyhub.adapters.local_log_sink import parquet_body
     from policyhub.api import container
-    from policyhub.domain.holdout import SPLITS, split_of
+    from policyhub.domain.holdout import SPLITS, Split, split_of
+    from policyhub.domain.interaction_records import InteractionRecord
     from policyhub.domain.versions import FeatureSchema
     from policyhub.ml.onnx_models import linear_policy
     from policyhub.settings import settings
@@ -136,9 +137,11 @@ def bench_compare_e2e(n: int, candidates: int, repeat: int, log_format: str = "p
             size = 0
             for k in range(0, len(records), 20_000):
                 at = datetime.fromisoformat(str(records[k]["at"]).replace("Z", "+00:00"))
-                for split in SPLITS:  # each side in objects of its own, as the sinks write
-                    chunk = [r for r in records[k : k + 20_000]
-                             if split_of(r["decision_id"]) == split]  # fmt: skip
+                # each side in objects of its own, as the sinks write them
+                sides: dict[Split, list[InteractionRecord]] = {split: [] for split in SPLITS}
+                for r in records[k : k + 20_000]:
+                    sides[split_of(r["decision_id"])].append(r)
+                for split, chunk in sides.items():
                     if log_format == "jsonl":  # as objects written before Parquet
                         body = "".join(
                             json.dumps(r, separators=(",", ":")) + "\n" for r in chunk

@@ -165,8 +165,8 @@ class S3InteractionLog:
                     found += self._hour(tenant_id, agent_type, hour, start, splits)
                     hour += timedelta(hours=1)
             day = next_day
-        wanted = [o for o in found
-                  if start <= o.modified <= end and split_key(o.key) in (*splits, None)]
+        sides = {*splits, None}  # None: an object that can hold either side
+        wanted = [o for o in found if start <= o.modified <= end and split_key(o.key) in sides]
         return sorted(wanted, key=lambda o: (o.modified, o.key))  # fmt: skip
 
     def _fetch(self, objects: list[_Object], read: int) -> list[_Segment]:
